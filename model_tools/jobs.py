@@ -1,0 +1,65 @@
+"""What long jobs (download, convert, quantize, compare) report, and how they are stopped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .runtime.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One report: `done` of `total` `unit`s in `stage` (total 0: no count known)."""
+
+    stage: str
+    done: int = 0
+    total: int = 0
+    unit: str = "steps"
+    message: str = ""
+
+
+OnProgress = Callable[[Progress], None]
+
+
+def report(on_progress: OnProgress | None, *args: object, **kwargs: object) -> None:
+    if on_progress is not None:
+        on_progress(Progress(*args, **kwargs))  # type: ignore[arg-type]
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise `Cancelled` if the user asked to stop; call between steps of a long job."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+@contextmanager
+def atomic_folder(target: Path, *, replace: bool = False) -> Iterator[Path]:
+    """Build a folder in a temporary sibling, then rename it to `target`; on any error remove the temporary.
+
+    With `replace`, an existing `target` is swapped out only once the new folder is complete.
+    """
+    target = Path(target)
+    if target.exists() and not replace:
+        raise FileExistsError(f"{target} already exists.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,50 @@
+"""The inference devices OpenVINO reports on this machine, with their full names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import openvino as ov
+
+from .errors import DeviceUnavailableError
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str  # what OpenVINO calls it: CPU, GPU.0, NPU, AUTO
+    name: str  # the full name, e.g. "AMD EPYC 9B14"
+
+    @property
+    def label(self) -> str:
+        return self.id if self.name == self.id else f"{self.id} ({self.name})"
+
+
+@lru_cache(maxsize=1)
+def core() -> ov.Core:
+    """One OpenVINO Core per process: plugins load once."""
+    return ov.Core()
+
+
+def list_devices() -> list[Device]:
+    """Hardware devices OpenVINO reports, then AUTO (which picks among them)."""
+    found = []
+    for dev in core().available_devices:
+        try:
+            name = str(core().get_property(dev, "FULL_DEVICE_NAME"))
+        except RuntimeError:
+            name = dev
+        found.append(Device(dev, name))
+    found.append(Device("AUTO", "Automatic: OpenVINO picks the best device"))
+    return found
+
+
+def check_device(device: str) -> str:
+    """Return `device` if OpenVINO can use it, else raise naming the devices that exist."""
+    ids = [d.id for d in list_devices()]
+    families = {i.split(".")[0] for i in ids}  # "GPU" is fine when "GPU.0" exists
+    if device in ids or device in families or device.startswith("AUTO:"):
+        return device
+    raise DeviceUnavailableError(
+        f"The device '{device}' is not available.", f"Devices on this computer: {', '.join(ids)}."
+    )

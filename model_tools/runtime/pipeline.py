@@ -1,0 +1,309 @@
+"""BLIP on OpenVINO: load a converted model, answer questions about pictures, write captions.
+
+    vision_model -> (text_encoder, VQA only) -> text_decoder_cross_kv (once) -> text_decoder loop
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openvino as ov
+
+from . import paths
+from .devices import check_device, core
+from .errors import DeviceUnavailableError, GlimpseError
+from .generation import Search, beam_search, greedy
+from .images import ImageSource, load_image, preprocess
+from .model_dir import CROSS_KV, DECODER, TEXT_ENCODER, TOKENIZER, VISION, ConvertedModel, components
+from .text import BlipTokenizer, TextStream
+
+OnText = Callable[[str], object]
+
+
+@dataclass
+class Metrics:
+    """Timings of one answer, in seconds (tokens/s for throughput)."""
+
+    load_s: float = 0.0  # reading and compiling the model (when this call loaded it)
+    vision_s: float = 0.0
+    text_encoder_s: float = 0.0
+    ttft_s: float = 0.0  # from the call to the first decided token
+    tpot_s: float = 0.0  # per output token after the first
+    tokens_per_s: float = 0.0
+    total_s: float = 0.0
+    new_tokens: int = 0
+
+
+@dataclass
+class Answer:
+    text: str
+    token_ids: list[int]
+    metrics: Metrics
+    cancelled: bool = False
+    truncated_question: bool = False
+    precision: str = ""
+    device: str = ""
+    task: str = ""
+    question: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = 20
+    num_beams: int = 1
+
+
+class _Part:
+    """One compiled model part with its own infer request."""
+
+    def __init__(self, compiled: ov.CompiledModel) -> None:
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        self.input_names = [i.get_any_name() for i in compiled.inputs]
+        self.output_names = [o.get_any_name() for o in compiled.outputs]
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        result = self.request.infer(inputs, share_inputs=True)
+        return [result[o] for o in self.compiled.outputs]
+
+
+class _DecoderSession:
+    """The text decoder with its self-attention cache; cross-attention K/V are fixed per image."""
+
+    def __init__(self, part: _Part, cross_kv: list[np.ndarray], layers: int, heads: int, head_dim: int) -> None:
+        self.part = part
+        self.layers = layers
+        self._past = [np.zeros((1, heads, 0, head_dim), dtype=np.float32) for _ in range(2 * layers)]
+        for i in range(layers):
+            part.request.set_tensor(f"cross_key.{i}", ov.Tensor(cross_kv[2 * i], shared_memory=True))
+            part.request.set_tensor(f"cross_value.{i}", ov.Tensor(cross_kv[2 * i + 1], shared_memory=True))
+
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        inputs = {"input_ids": tokens}
+        for i in range(self.layers):
+            inputs[f"past_key.{i}"] = self._past[2 * i]
+            inputs[f"past_value.{i}"] = self._past[2 * i + 1]
+        out = self.part(inputs)
+        self._past = [np.array(x) for x in out[1:]]
+        return np.array(out[0])
+
+    def reorder(self, beam_idx: np.ndarray) -> None:
+        self._past = [np.ascontiguousarray(p[beam_idx]) for p in self._past]
+
+
+class BlipPipeline:
+    """A loaded BLIP model: `ask(image, question)` for VQA models, `caption(image)` for captioning models.
+
+    Calls may come from any thread, one at a time per pipeline (a lock serialises them).
+    """
+
+    def __init__(
+        self,
+        model: ConvertedModel,
+        precision: str,
+        device: str,
+        parts: dict[str, _Part],
+        load_s: float,
+        hints: dict[str, str],
+    ) -> None:
+        self.model = model
+        self.precision = precision
+        self.device = device
+        self.parts = parts
+        self.load_s = load_s
+        self.hints = hints
+        m = model.manifest
+        self.task = model.task
+        self.tokens = m["tokens"]
+        self.image_size = tuple(m["image"]["size"])
+        self.mean = tuple(m["image"]["mean"])
+        self.std = tuple(m["image"]["std"])
+        text = m["text"]
+        self.layers, self.heads, self.head_dim = text["layers"], text["heads"], text["head_dim"]
+        self.max_positions = int(text["max_positions"])
+        specials = {int(v) for v in self.tokens.values()}
+        self.tokenizer = BlipTokenizer(model.path / TOKENIZER, int(text["max_question_tokens"]), specials)
+        self._lock = threading.Lock()
+        self._first_call = True
+
+    # -- public API ------------------------------------------------------------------------------------------
+
+    def ask(
+        self,
+        image: ImageSource,
+        question: str,
+        *,
+        max_new_tokens: int = 20,
+        num_beams: int = 1,
+        on_text: OnText | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Answer:
+        """Answer `question` about `image`; an empty question asks for a caption where the model can give one.
+
+        runs in: any thread (typically a worker); `on_text` is called on that same thread.
+        """
+        if not question.strip():
+            return self.caption(image, max_new_tokens=max_new_tokens, num_beams=num_beams, on_text=on_text, cancel=cancel)
+        if self.task != "vqa":
+            # A captioning model takes the question as the start of its caption.
+            return self.caption(image, prompt=question, max_new_tokens=max_new_tokens, num_beams=num_beams,
+                                on_text=on_text, cancel=cancel)
+        return self._run(image, question, None, max_new_tokens, num_beams, on_text, cancel)
+
+    def caption(
+        self,
+        image: ImageSource,
+        prompt: str | None = None,
+        *,
+        max_new_tokens: int = 20,
+        num_beams: int = 1,
+        on_text: OnText | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Answer:
+        """Describe `image`; `prompt` (e.g. "a picture of") starts the caption. runs in: any thread."""
+        if self.task == "vqa":
+            raise GlimpseError(
+                f"{self.model.name} answers questions but cannot write captions.",
+                "Type a question, or choose a captioning model for Describe.",
+            )
+        return self._run(image, None, prompt, max_new_tokens, num_beams, on_text, cancel)
+
+    # -- the work --------------------------------------------------------------------------------------------
+
+    def _run(
+        self,
+        image: ImageSource,
+        question: str | None,
+        prompt: str | None,
+        max_new_tokens: int,
+        num_beams: int,
+        on_text: OnText | None,
+        cancel: threading.Event | None,
+    ) -> Answer:
+        if max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1.")
+        if num_beams < 1:
+            raise ValueError("num_beams must be at least 1.")
+        with self._lock:
+            t0 = time.perf_counter()
+            metrics = Metrics(load_s=self.load_s if self._first_call else 0.0)
+            self._first_call = False
+            pixels = preprocess(load_image(image), self.image_size, self.mean, self.std)
+            t = time.perf_counter()
+            (image_embeds,) = self.parts[VISION]({"pixel_values": pixels})
+            metrics.vision_s = time.perf_counter() - t
+
+            truncated = False
+            start = [int(self.tokens["decoder_start"])]
+            if question is not None:
+                ids, truncated = self.tokenizer.encode(question)
+                t = time.perf_counter()
+                q = np.asarray([ids], dtype=np.int64)
+                (encoder_states,) = self.parts[TEXT_ENCODER](
+                    {"input_ids": q, "attention_mask": np.ones_like(q), "image_embeds": image_embeds}
+                )
+                metrics.text_encoder_s = time.perf_counter() - t
+            else:
+                encoder_states = image_embeds
+                if prompt:
+                    ids, truncated = self.tokenizer.encode(prompt)
+                    start = start + ids[1:-1]  # [DEC] replaces [CLS]; the closing [SEP] is dropped, as in BLIP
+            cross_kv = [np.array(x) for x in self.parts[CROSS_KV]({"encoder_hidden_states": encoder_states})]
+            decoder = _DecoderSession(self.parts[DECODER], cross_kv, self.layers, self.heads, self.head_dim)
+            max_new_tokens = max(1, min(max_new_tokens, self.max_positions - len(start)))
+
+            stream = TextStream(self.tokenizer, on_text)
+            first: list[float] = []
+
+            def on_tokens(new: list[int]) -> None:
+                if new and not first:
+                    first.append(time.perf_counter())
+                stream.extend(new)
+
+            eos = int(self.tokens["end"])
+            if num_beams == 1:
+                search: Search = greedy(decoder, start, max_new_tokens, eos, on_tokens, cancel)
+            else:
+                search = beam_search(decoder, start, max_new_tokens, eos, num_beams, on_tokens, cancel)
+            end = time.perf_counter()
+
+            prompt_ids = start[1:]
+            text = self.tokenizer.decode(prompt_ids + search.ids) if prompt_ids else stream.text
+            n = len(search.ids)
+            metrics.new_tokens = n
+            metrics.total_s = end - t0
+            if first:
+                metrics.ttft_s = first[0] - t0
+                if n > 1:
+                    metrics.tpot_s = (end - first[0]) / (n - 1)
+            metrics.tokens_per_s = n / (end - t0) if end > t0 else 0.0
+            return Answer(
+                text=text,
+                token_ids=search.ids,
+                metrics=metrics,
+                cancelled=search.cancelled,
+                truncated_question=truncated,
+                precision=self.precision,
+                device=self.device,
+                task=self.task,
+                question=question or prompt or "",
+            )
+
+
+def load(
+    model_dir: str | Path,
+    precision: str = "fp16",
+    device: str = "CPU",
+    *,
+    hints: dict[str, str] | None = None,
+    cache: bool = True,
+) -> BlipPipeline:
+    """Verify and compile a converted model for `device`.
+
+    `hints` maps a part name (or "*") to OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16");
+    without one, the part uses the hint measured as fastest on this machine (see `tuning`).
+    runs in: any thread (compiling releases the GIL).
+    """
+    model = ConvertedModel.open(model_dir)
+    model.verify(precision)
+    device = check_device(device)
+    t0 = time.perf_counter()
+    ov_core = core()
+    chosen: dict[str, str] = {}
+    parts: dict[str, _Part] = {}
+    for name in components(model.task):
+        config: dict[str, Any] = {}
+        if cache:
+            config["CACHE_DIR"] = str(paths.cache_dir() / "ov")
+        hint = _hint_for(model, precision, device, name, hints)
+        if hint:
+            config["INFERENCE_PRECISION_HINT"] = hint
+            chosen[name] = hint
+        try:
+            compiled = ov_core.compile_model(str(model.xml(precision, name)), device, config)
+        except RuntimeError as exc:
+            text = str(exc)
+            if "device" in text.lower() or "plugin" in text.lower():
+                raise DeviceUnavailableError(
+                    f"OpenVINO could not load {model.name} on {device}.", "Choose another device (CPU always works)."
+                ) from exc
+            raise GlimpseError(f"OpenVINO could not compile {name} of {model.name}: {text.splitlines()[0]}") from exc
+        parts[name] = _Part(compiled)
+    return BlipPipeline(model, precision, device, parts, time.perf_counter() - t0, chosen)
+
+
+def _hint_for(
+    model: ConvertedModel, precision: str, device: str, part: str, hints: dict[str, str] | None
+) -> str | None:
+    if hints:
+        return hints.get(part) or hints.get("*")
+    return None

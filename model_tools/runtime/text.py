@@ -1,0 +1,54 @@
+"""Tokenization with the `tokenizers` library, and turning a growing list of token ids into text chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+
+class BlipTokenizer:
+    """Encodes questions and decodes answers for one converted model (tokenizer.json)."""
+
+    def __init__(self, path: Path, max_length: int, special_ids: set[int]) -> None:
+        self._tok = Tokenizer.from_file(str(path))
+        self._tok.no_padding()
+        self.max_length = max_length
+        self.special_ids = special_ids
+
+    def encode(self, text: str) -> tuple[list[int], bool]:
+        """Token ids of `text` with [CLS] ... [SEP], cut to the model's limit; also whether it was cut."""
+        enc = self._tok.encode(text)
+        ids = list(enc.ids)
+        if len(ids) <= self.max_length:
+            return ids, False
+        return ids[: self.max_length - 1] + [ids[-1]], True
+
+    def decode(self, ids: list[int]) -> str:
+        kept = [i for i in ids if i not in self.special_ids]
+        return self._tok.decode(kept, skip_special_tokens=True)
+
+
+class TextStream:
+    """Turns token ids, as they are decided, into text chunks whose concatenation is the decoded text.
+
+    WordPiece pieces (`##ing`) attach to the word before them, so the whole prefix is decoded each time
+    and only the new suffix is emitted.
+    """
+
+    def __init__(self, tokenizer: BlipTokenizer, on_text: Callable[[str], object] | None) -> None:
+        self._tok = tokenizer
+        self._on_text = on_text
+        self.ids: list[int] = []
+        self.text = ""
+
+    def extend(self, new_ids: list[int]) -> None:
+        if not new_ids:
+            return
+        self.ids.extend(new_ids)
+        decoded = self._tok.decode(self.ids)
+        if decoded.startswith(self.text) and len(decoded) > len(self.text):
+            chunk, self.text = decoded[len(self.text) :], decoded
+            if self._on_text is not None:
+                self._on_text(chunk)
