@@ -104,6 +104,8 @@ def beam_search(
     decided = 0  # generated tokens already streamed
 
     cur_len = plen
+    if cancel is not None and cancel.is_set():
+        return Search([], cancelled=True)
     logits = decoder.step(np.asarray([prompt], dtype=np.int64))
     decoder.reorder(np.zeros(nb, dtype=np.int64))  # every beam starts from the prompt
     logits = np.repeat(logits, nb, axis=0)

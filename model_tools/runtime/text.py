@@ -15,7 +15,8 @@ class BlipTokenizer:
         self._tok = Tokenizer.from_file(str(path))
         self._tok.no_padding()
         self.max_length = max_length
-        self.special_ids = special_ids
+        added = self._tok.get_added_tokens_decoder()
+        self.special_ids = set(special_ids) | {i for i, tok in added.items() if tok.special}
 
     def encode(self, text: str) -> tuple[list[int], bool]:
         """Token ids of `text` with [CLS] ... [SEP], cut to the model's limit; also whether it was cut."""

@@ -1,0 +1,37 @@
+"""The architecture's one rule: desktop_app -> model_tools, and model_tools.runtime stays light."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ["torch", "transformers", "nncf", "datasets", "PySide6", "matplotlib"]
+
+
+def _modules_after_import(module: str) -> set[str]:
+    code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_runtime_imports_no_heavy_stack():
+    loaded = _modules_after_import("model_tools.runtime")
+    assert "openvino" in loaded  # the check itself works
+    assert not [m for m in HEAVY if m in loaded]
+
+
+def test_model_tools_modules_import_without_heavy_stack():
+    modules = "model_tools.cli, model_tools.convert, model_tools.hub, model_tools.library, model_tools.tiny, model_tools.jobs"
+    loaded = _modules_after_import(modules)
+    assert not [m for m in HEAVY if m in loaded]
+
+
+def test_import_linter_contracts_hold():
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or "lint-imports"
+    out = subprocess.run([exe], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 kept, 0 broken" in out.stdout or "kept" in out.stdout

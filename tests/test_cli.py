@@ -1,0 +1,67 @@
+"""`model-tools` from a shell: streaming, JSON, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from model_tools.runtime import load
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "model_tools.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def picture(tmp_path_factory, images):
+    path = tmp_path_factory.mktemp("pics") / "p.png"
+    images[0].save(path)
+    return path
+
+
+def test_ask_streams_the_same_answer_as_the_runtime(tiny_models, picture):
+    expected = load(tiny_models["vqa"]).ask(picture, "what color is the circle?", max_new_tokens=8)
+    out = run("ask", "--model", str(tiny_models["vqa"]), "--image", str(picture), "--question",
+              "what color is the circle?", "--max-new-tokens", "8")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected.text
+
+
+def test_ask_json(tiny_models, picture):
+    out = run("ask", "--model", str(tiny_models["caption"]), "--image", str(picture), "--json", "--beams", "2")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) >= {"text", "token_ids", "metrics", "precision", "device"}
+    assert data["metrics"]["total_s"] > 0 and data["task"] == "caption"
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--image", "/nonexistent.png", "--question", "q"], "not found"),
+        (["--image", "{picture}", "--question", "q", "--device", "TPU"], "not available"),
+        (["--image", "{picture}", "--question", "q", "--precision", "int8"], "no INT8"),
+        (["--image", "{picture}", "--question", ""], "cannot write captions"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(tiny_models, picture, args, needle):
+    args = [a.replace("{picture}", str(picture)) for a in args]
+    out = run("ask", "--model", str(tiny_models["vqa"]), *args)
+    assert out.returncode != 0
+    assert needle in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_missing_model_folder(picture, tmp_path):
+    out = run("ask", "--model", str(tmp_path / "none"), "--image", str(picture), "--question", "q")
+    assert out.returncode == 2 and "No model folder" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_devices_lists_cpu_and_auto():
+    out = run("devices")
+    assert out.returncode == 0
+    ids = [line.split("\t")[0] for line in out.stdout.splitlines()]
+    assert "CPU" in ids and ids[-1] == "AUTO"
