@@ -135,13 +135,16 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
+    from .bench import run_bench, table
 
     report = run_bench(args.synthetic, runs=args.runs, workdir=args.workdir, int8=not args.no_int8)
     text = json.dumps(report, indent=2)
+    print(table(report))
     if args.json:
         args.json.write_text(text + "\n", encoding="utf-8")
-    print(text)
+        print(f"\nJSON written to {args.json}")
+    else:
+        print(text)
     return 0
 
 

@@ -54,7 +54,8 @@ def save_tokenizer(vocab: list[str], folder: Path, model_max_length: int = 512) 
     tok.decoder = decoders.WordPiece(prefix="##")
     from tokenizers import AddedToken
 
-    tok.add_special_tokens([AddedToken(t, special=True) for t in [*SPECIAL_TOKENS, DEC_TOKEN]])
+    specials = [t for t in vocab if t in SPECIAL_TOKENS or t in (DEC_TOKEN, "[ENC]")]
+    tok.add_special_tokens([AddedToken(t, special=True) for t in specials])
     tok.save(str(folder / "tokenizer.json"))
     config = {
         "tokenizer_class": "BertTokenizer",
@@ -178,3 +179,28 @@ def make_tiny_blip(
     save_tokenizer(vocab, folder)
     save_image_processor(folder, config.vision_config.image_size)
     return folder
+
+
+def bert_sized_vocab(words: list[str] = TEST_WORDS, size: int = 30522) -> list[str]:
+    """A vocabulary laid out like BERT's (and so like BLIP's): [PAD]=0, [UNK]=100, [CLS]=101, [SEP]=102,
+    [MASK]=103, filler up to `size`, then [DEC] (30522 for the real models) and [ENC]."""
+    vocab = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += [w for w in [*words, *TEST_PIECES] if w not in vocab]
+    vocab += [f"w{i}" for i in range(size - len(vocab))]
+    return [*vocab, DEC_TOKEN, "[ENC]"]
+
+
+def blip_base_config(vocab: list[str]) -> Any:
+    """Salesforce/blip-vqa-base's architecture (also blip-image-captioning-base's)."""
+    from transformers import BlipConfig
+
+    text = dict(
+        vocab_size=len(vocab), hidden_size=768, encoder_hidden_size=768, intermediate_size=3072,
+        num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=512,
+        pad_token_id=0, bos_token_id=vocab.index(DEC_TOKEN), eos_token_id=2, sep_token_id=vocab.index("[SEP]"),
+    )
+    vision = dict(
+        hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+        image_size=384, patch_size=16, initializer_range=0.02,
+    )
+    return BlipConfig(text_config=text, vision_config=vision, projection_dim=512)

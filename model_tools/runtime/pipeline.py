@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -284,7 +284,7 @@ def load(
         config: dict[str, Any] = {}
         if cache:
             config["CACHE_DIR"] = str(paths.cache_dir() / "ov")
-        hint = _hint_for(model, precision, device, name, hints)
+        hint = _hint_for(model, precision, device, name, hints, cache)
         if hint:
             config["INFERENCE_PRECISION_HINT"] = hint
             chosen[name] = hint
@@ -302,8 +302,13 @@ def load(
 
 
 def _hint_for(
-    model: ConvertedModel, precision: str, device: str, part: str, hints: dict[str, str] | None
+    model: ConvertedModel, precision: str, device: str, part: str, hints: dict[str, str] | None, cache: bool = True
 ) -> str | None:
+    """The caller's hint for `part` (or "*"), else GLIMPSE_PRECISION_HINT, else the fastest one measured here."""
     if hints:
-        return hints.get(part) or hints.get("*")
-    return None
+        hint = hints.get(part) or hints.get("*")
+        if hint:
+            return hint
+    from . import tuning
+
+    return tuning.choose_hint(model, precision, device, part, compile_cache=cache).hint
