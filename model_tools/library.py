@@ -48,3 +48,42 @@ def caption_partner(model: ConvertedModel) -> Path | None:
     if rel and (model.path / rel / MANIFEST).is_file():
         return (model.path / rel).resolve()
     return None
+
+
+def is_bundled(model: ConvertedModel) -> bool:
+    return BUNDLED in model.path.resolve().parents
+
+
+def size_on_disk(model: ConvertedModel) -> int:
+    """Bytes used by the model folder."""
+    return sum(p.stat().st_size for p in model.path.rglob("*") if p.is_file())
+
+
+def import_converted(folder: Path, name: str | None = None) -> ConvertedModel:
+    """Copy an already converted model folder into the user's models folder, after checking every file."""
+    import shutil
+
+    from .jobs import atomic_folder
+
+    source = ConvertedModel.open(folder)
+    for precision in source.precisions:
+        source.verify(precision)
+    target = paths.models_dir() / (name or source.path.name)
+    if target.exists():
+        raise GlimpseError(f"A model called {target.name} is already installed.", "Delete it first or pick another name.")
+    with atomic_folder(target) as tmp:
+        shutil.copytree(source.path, tmp, dirs_exist_ok=True)
+    return ConvertedModel.open(target)
+
+
+def delete(model: ConvertedModel) -> None:
+    """Remove a user-installed model folder (bundled models cannot be deleted)."""
+    import shutil
+
+    if is_bundled(model):
+        raise GlimpseError(f"{model.name} ships with Glimpse and cannot be deleted.")
+    if paths.models_dir().resolve() not in model.path.resolve().parents:
+        raise GlimpseError(f"{model.path} is not in Glimpse's models folder; delete it yourself if you want to.")
+    trash = model.path.with_name(f".{model.path.name}.deleting")
+    model.path.rename(trash)  # atomic: the model disappears from the list at once
+    shutil.rmtree(trash, ignore_errors=True)
