@@ -1,0 +1,259 @@
+"""The switches above the chat: model, precision, device and generation settings.
+
+They only report what the user picked (`model_chosen`, `precision_chosen`, `device_chosen`,
+`generation_changed`); the window decides, and tells them what is actually loaded with `show_spec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+from model_tools.runtime import ConvertedModel, Device
+
+OTHER = "__other__"
+INT8_MISSING = "This model has no INT8 version. Make an INT8 version in Model Tools ▸ Quantize."
+FP16_MISSING = "This model has no FP16 version. Convert it again in Model Tools ▸ Convert."
+PRECISION_TIPS = {
+    "fp16": "FP16: the converted model as is (most faithful).",
+    "int8": "INT8: quantized weights; smaller and usually faster, answers may differ slightly.",
+}
+
+
+def model_label(model: ConvertedModel) -> str:
+    kind = "questions" if model.task == "vqa" else "captions"
+    demo = " · demo" if model.manifest.get("demo") else ""
+    return f"{model.name} ({kind}{demo})"
+
+
+def _separator() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.VLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    return line
+
+
+class ModelBar(QWidget):
+    model_chosen = Signal(object)  # Path
+    other_model_requested = Signal()
+    precision_chosen = Signal(str)
+    device_chosen = Signal(str)
+    generation_changed = Signal(int, int)  # max new tokens, beams
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelBar")
+        self._updating = False
+
+        self.model_combo = QComboBox()
+        self.model_combo.setObjectName("modelCombo")
+        self.model_combo.setAccessibleName("Model")
+        self.model_combo.setToolTip("The model that answers")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(22)
+        self.model_combo.view().setMinimumWidth(320)
+        self.model_combo.activated.connect(self._on_model_activated)
+        model_label_w = QLabel("&Model")
+        model_label_w.setBuddy(self.model_combo)
+
+        self.precision_buttons: dict[str, QToolButton] = {}
+        self.precision_group = QButtonGroup(self)
+        self.precision_group.setExclusive(True)
+        precision_box = QWidget()
+        precision_box.setObjectName("precisionSwitch")
+        precision_box.setAccessibleName("Precision")
+        pl = QHBoxLayout(precision_box)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.setSpacing(0)
+        for key, text in (("fp16", "FP&16"), ("int8", "&INT8")):
+            button = QToolButton()
+            button.setObjectName(f"precision_{key}")
+            button.setText(text)
+            button.setCheckable(True)
+            button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            button.setAccessibleName(f"{key.upper()} precision")
+            button.setToolTip(PRECISION_TIPS[key])
+            button.clicked.connect(lambda _=False, k=key: self._on_precision_clicked(k))
+            self.precision_group.addButton(button)
+            self.precision_buttons[key] = button
+            pl.addWidget(button)
+
+        self.device_combo = QComboBox()
+        self.device_combo.setObjectName("deviceCombo")
+        self.device_combo.setAccessibleName("Device")
+        self.device_combo.setToolTip("Where OpenVINO runs the model")
+        self.device_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.device_combo.setMinimumContentsLength(16)
+        self.device_combo.view().setMinimumWidth(360)  # the list shows the full device names
+        self.device_combo.activated.connect(self._on_device_activated)
+        device_label = QLabel("&Device")
+        device_label.setBuddy(self.device_combo)
+
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setObjectName("maxTokens")
+        self.max_tokens.setRange(1, 512)
+        self.max_tokens.setKeyboardTracking(False)
+        self.max_tokens.setAccessibleName("Maximum new tokens")
+        self.max_tokens.setToolTip("The longest answer, in tokens (word pieces)")
+        tokens_label = QLabel("Max &tokens")
+        tokens_label.setBuddy(self.max_tokens)
+        self.beams = QSpinBox()
+        self.beams.setObjectName("beams")
+        self.beams.setRange(1, 8)
+        self.beams.setKeyboardTracking(False)
+        self.beams.setAccessibleName("Beam count")
+        self.beams.setToolTip("1 = greedy (fastest, streams word by word); more beams search wider")
+        beams_label = QLabel("&Beams")
+        beams_label.setBuddy(self.beams)
+        self.max_tokens.valueChanged.connect(self._on_generation_changed)
+        self.beams.valueChanged.connect(self._on_generation_changed)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setSpacing(8)
+        layout.addWidget(model_label_w)
+        layout.addWidget(self.model_combo)
+        layout.addWidget(precision_box)
+        layout.addWidget(_separator())
+        layout.addWidget(device_label)
+        layout.addWidget(self.device_combo)
+        layout.addWidget(_separator())
+        layout.addWidget(tokens_label)
+        layout.addWidget(self.max_tokens)
+        layout.addWidget(beams_label)
+        layout.addWidget(self.beams)
+        layout.addStretch(1)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    # -- shown state (no signals emitted) --------------------------------------------------------------------
+
+    def set_models(self, models: Sequence[ConvertedModel], current: Path | None) -> None:
+        self._updating = True
+        try:
+            self.model_combo.clear()
+            seen: set[Path] = set()
+            for model in models:
+                path = model.path.resolve()
+                if path in seen:
+                    continue
+                seen.add(path)
+                self.model_combo.addItem(model_label(model), str(path))
+                self.model_combo.setItemData(
+                    self.model_combo.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole
+                )
+            if not models:
+                self.model_combo.addItem("No model installed", None)
+            self.model_combo.insertSeparator(self.model_combo.count())
+            self.model_combo.addItem("Open Model Folder…", OTHER)
+            self._select_model(current)
+        finally:
+            self._updating = False
+
+    def _select_model(self, current: Path | None) -> None:
+        if current is None:
+            self.model_combo.setCurrentIndex(0)
+            return
+        index = self.model_combo.findData(str(Path(current).resolve()))
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+
+    def show_model(self, model: ConvertedModel | None, precision: str) -> None:
+        """Select `model`, enable the precisions it has (with tooltips for the others), check `precision`."""
+        self._updating = True
+        try:
+            if model is not None:
+                self._select_model(model.path)
+                self.max_tokens.setMaximum(
+                    max(1, int(model.manifest.get("text", {}).get("max_positions", 513)) - 1)
+                )
+            for key, button in self.precision_buttons.items():
+                has = model is not None and model.has(key)
+                button.setEnabled(has)
+                if has:
+                    button.setToolTip(PRECISION_TIPS[key])
+                    button.setAccessibleDescription("")
+                else:
+                    tip = INT8_MISSING if key == "int8" else FP16_MISSING
+                    button.setToolTip(tip if model is not None else "Choose a model first.")
+                    button.setAccessibleDescription(button.toolTip())
+                button.setChecked(key == precision)
+        finally:
+            self._updating = False
+
+    def set_devices(self, devices: Sequence[Device], current: str) -> None:
+        self._updating = True
+        try:
+            self.device_combo.clear()
+            for device in devices:
+                self.device_combo.addItem(device.label, device.id)
+                self.device_combo.setItemData(
+                    self.device_combo.count() - 1, device.name, Qt.ItemDataRole.ToolTipRole
+                )
+            self.show_device(current)
+        finally:
+            self._updating = False
+
+    def show_device(self, device: str) -> None:
+        self._updating = True
+        try:
+            index = self.device_combo.findData(device)
+            if index < 0:
+                self.device_combo.addItem(device, device)
+                index = self.device_combo.count() - 1
+            self.device_combo.setCurrentIndex(index)
+        finally:
+            self._updating = False
+
+    def set_generation(self, max_new_tokens: int, num_beams: int) -> None:
+        self._updating = True
+        try:
+            self.max_tokens.setValue(max_new_tokens)
+            self.beams.setValue(num_beams)
+        finally:
+            self._updating = False
+
+    def current_device(self) -> str | None:
+        return self.device_combo.currentData()
+
+    def current_precision(self) -> str | None:
+        for key, button in self.precision_buttons.items():
+            if button.isChecked():
+                return key
+        return None
+
+    # -- user picks -----------------------------------------------------------------------------------------
+
+    def _on_model_activated(self, index: int) -> None:
+        data = self.model_combo.itemData(index)
+        if data == OTHER:
+            self.other_model_requested.emit()
+        elif data:
+            self.model_chosen.emit(Path(data))
+
+    def _on_precision_clicked(self, key: str) -> None:
+        if not self._updating:
+            self.precision_chosen.emit(key)
+
+    def _on_device_activated(self, index: int) -> None:
+        data = self.device_combo.itemData(index)
+        if data and not self._updating:
+            self.device_chosen.emit(data)
+
+    def _on_generation_changed(self, _value: int) -> None:
+        if not self._updating:
+            self.generation_changed.emit(self.max_tokens.value(), self.beams.value())

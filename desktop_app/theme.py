@@ -1,0 +1,86 @@
+"""Look: a small style sheet built from the current palette, so light and dark follow the system.
+
+Colours come from palette roles only; when the system switches between light and dark (or the palette
+changes), the sheet is rebuilt.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
+
+
+def _mix(a: QColor, b: QColor, t: float) -> str:
+    r = round(a.red() + (b.red() - a.red()) * t)
+    g = round(a.green() + (b.green() - a.green()) * t)
+    bl = round(a.blue() + (b.blue() - a.blue()) * t)
+    return f"rgb({r}, {g}, {bl})"
+
+
+def is_dark(palette: QPalette | None = None) -> bool:
+    palette = palette or QGuiApplication.palette()
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def style_sheet(palette: QPalette) -> str:
+    base = palette.color(QPalette.ColorRole.Base)
+    window = palette.color(QPalette.ColorRole.Window)
+    text = palette.color(QPalette.ColorRole.WindowText)
+    highlight = palette.color(QPalette.ColorRole.Highlight)
+    mid = palette.color(QPalette.ColorRole.Mid)
+    dark = is_dark(palette)
+    question_bg = _mix(base, highlight, 0.22 if dark else 0.12)
+    answer_bg = _mix(base, window, 0.5 if dark else 0.35)
+    border = _mix(window, mid, 0.6)
+    muted = _mix(text, window, 0.45)
+    warn_bg = _mix(base, QColor(230, 160, 0), 0.25 if dark else 0.18)
+    info_bg = _mix(base, highlight, 0.2 if dark else 0.1)
+    focus = highlight.name()
+    return f"""
+QWidget#chatContainer {{ background: {base.name()}; }}
+QScrollArea#chatView {{ background: {base.name()}; }}
+QFrame#questionBubble {{ background: {question_bg}; border: 1px solid {border}; border-radius: 12px; }}
+QFrame#answerBubble {{ background: {answer_bg}; border: 1px solid {border}; border-radius: 12px; }}
+QFrame#answerBubble:focus {{ border: 2px solid {focus}; }}
+QLabel#answerWho {{ font-weight: 600; }}
+QLabel#answerStatus, QLabel#answerMetrics, QLabel#imageCaption, QLabel#imageEmptyHint {{ color: {muted}; }}
+QLabel#answerMetrics {{ font-size: 8.5pt; }}
+QLabel#answerText[failed="true"] {{ color: {_mix(text, QColor(220, 40, 40), 0.7)}; }}
+QLabel#chatEmpty {{ color: {muted}; font-size: 11pt; padding: 24px; }}
+QFrame#imageEmpty {{ border: 2px dashed {border}; border-radius: 16px; background: {base.name()}; }}
+QFrame#imageEmpty[dropping="true"] {{ border: 2px dashed {focus}; background: {info_bg}; }}
+QWidget#imagePanel[dropping="true"] QGraphicsView {{ border: 2px solid {focus}; }}
+QLabel#imageEmptyTitle {{ font-size: 12pt; }}
+QFrame#notificationBar {{ background: {info_bg}; border-bottom: 1px solid {border}; }}
+QFrame#notificationBar[level="warning"], QFrame#notificationBar[level="error"] {{ background: {warn_bg}; }}
+QFrame#askBar {{ border-top: 1px solid {border}; }}
+QPlainTextEdit#questionEdit {{ border: 1px solid {border}; border-radius: 8px; padding: 4px;
+    background: {base.name()}; }}
+QPlainTextEdit#questionEdit:focus {{ border: 2px solid {focus}; }}
+QToolButton#turnThumbnail:focus, QToolButton#sampleButton:focus, QToolButton#copyAnswer:focus,
+QToolButton#speakAnswer:focus {{ border: 2px solid {focus}; border-radius: 6px; }}
+QListWidget#imageStrip:focus, QGraphicsView#imageView:focus {{ border: 2px solid {focus}; }}
+"""
+
+
+def ensure_theme(app: QApplication) -> ThemeWatcher:
+    """One watcher per application."""
+    watcher = app.findChild(ThemeWatcher)
+    return watcher if watcher is not None else ThemeWatcher(app)
+
+
+class ThemeWatcher(QObject):
+    """Applies the sheet now and again whenever the system colour scheme changes."""
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        self.app = app
+        hints = QGuiApplication.styleHints()
+        if hasattr(hints, "colorSchemeChanged"):
+            # The palette follows the scheme a moment later: rebuild once it has.
+            hints.colorSchemeChanged.connect(lambda *_: QTimer.singleShot(0, self, self.apply))
+        self.apply()
+
+    def apply(self, *_args: object) -> None:
+        self.app.setStyleSheet(style_sheet(self.app.palette()))

@@ -1,0 +1,263 @@
+"""Workers: one job each, run on a QThreadPool thread, reporting through signals on a separate QObject.
+
+    worker = GenerationWorker(pipe, image, question)
+    worker.signals.text_received.connect(view.append_text)      # delivered on the GUI thread
+    answer = await run_worker(pool, worker)                      # or: pool.start(worker)
+
+Signals (`WorkerSignals`): `started`, `progressed(str)`, `text_received(str)` per chunk of an answer,
+`finished(object)` with the result, `errored(object, str)` with the exception and its traceback.
+A worker turns every exception into `errored`; nothing escapes into the pool thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from model_tools.runtime import BlipPipeline, list_devices, load, load_image
+
+log = logging.getLogger("glimpse.app.workers")
+
+
+class WorkerSignals(QObject):
+    """Lives on the GUI thread; emitted from the worker thread, so connected slots run queued on the GUI thread."""
+
+    started = Signal()
+    progressed = Signal(str)
+    text_received = Signal(str)
+    finished = Signal(object)
+    errored = Signal(object, str)
+
+
+class Worker(QRunnable):
+    """Base: subclasses implement `work()`, which returns the result. Create on the GUI thread."""
+
+    name = "work"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signals = WorkerSignals()
+        self.cancel = threading.Event()
+
+    def run(self) -> None:
+        """runs in: worker thread."""
+        threading.current_thread().name = f"glimpse-{self.name}"
+        self.signals.started.emit()
+        try:
+            result = self.work()
+        except BaseException as exc:  # noqa: BLE001 - every failure is reported, none kills the thread
+            log.debug("%s failed", self.name, exc_info=True)
+            self.signals.errored.emit(exc, traceback.format_exc())
+            return
+        self.signals.finished.emit(result)
+
+    def work(self) -> Any:
+        """runs in: worker thread. Touch no widget here."""
+        raise NotImplementedError
+
+
+class LoadWorker(Worker):
+    """Verify and compile a converted model, then warm it up with one tiny answer. Result: BlipPipeline."""
+
+    name = "load"
+
+    def __init__(self, model_dir: Path, precision: str, device: str, *, warm_up: bool = True) -> None:
+        super().__init__()
+        self.model_dir, self.precision, self.device, self.warm_up = (
+            Path(model_dir),
+            precision,
+            device,
+            warm_up,
+        )
+
+    def work(self) -> BlipPipeline:
+        """runs in: worker thread."""
+        self.signals.progressed.emit(
+            f"Loading {self.model_dir.name} ({self.precision.upper()}) on {self.device}…"
+        )
+        pipe = load(self.model_dir, precision=self.precision, device=self.device)
+        log.info("Loaded %s %s on %s in %.2f s", self.model_dir, self.precision, self.device, pipe.load_s)
+        if self.warm_up and not self.cancel.is_set():
+            # The first inference allocates buffers; doing it now keeps the first answer's timings honest.
+            self.signals.progressed.emit("Warming up…")
+            from PIL import Image
+
+            blank = Image.new("RGB", tuple(pipe.image_size[::-1]), (128, 128, 128))
+            if pipe.task == "vqa":
+                pipe.ask(blank, "what?", max_new_tokens=2, cancel=self.cancel)
+            else:
+                pipe.caption(blank, max_new_tokens=2, cancel=self.cancel)
+        return pipe
+
+
+class GenerationWorker(Worker):
+    """Answer a question (or describe the picture) with a loaded pipeline, streaming text chunks.
+
+    `cancel` (a threading.Event) stops generation within one decode step; the result is then a partial
+    Answer with cancelled=True.
+    """
+
+    name = "generate"
+
+    def __init__(
+        self,
+        pipe: BlipPipeline,
+        image: Path,
+        question: str,
+        *,
+        describe: bool = False,
+        max_new_tokens: int = 20,
+        num_beams: int = 1,
+    ) -> None:
+        super().__init__()
+        self.pipe, self.image, self.question, self.describe = pipe, image, question, describe
+        self.max_new_tokens, self.num_beams = max_new_tokens, num_beams
+
+    def work(self) -> Any:
+        """runs in: worker thread; `on_text` is called here and becomes the `text_received` signal."""
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "num_beams": self.num_beams,
+            "on_text": self.signals.text_received.emit,
+            "cancel": self.cancel,
+        }
+        if self.describe:
+            return self.pipe.caption(self.image, **kwargs)
+        return self.pipe.ask(self.image, self.question, **kwargs)
+
+
+@dataclass
+class ImageRead:
+    """A picture read and checked by the runtime's loader, ready to show."""
+
+    source: Path | bytes
+    path: Path | None  # None for image data until it is saved
+    image: Any  # QImage, as the model sees it (upright RGB), scaled to at most DISPLAY_MAX
+    thumbnail: Any  # QImage, at most THUMB_MAX
+    width: int
+    height: int
+    error: BaseException | None = None
+
+
+class ImageReadWorker(Worker):
+    """Read several pictures with `model_tools.runtime.load_image`; one bad file does not stop the rest.
+
+    Image data (pasted or dropped from another application) is saved to `save_dir` so conversations can
+    refer to it by path. Result: list[ImageRead], in input order, with `error` set on failures.
+    """
+
+    name = "read-images"
+    DISPLAY_MAX = 4096
+    THUMB_MAX = 160
+
+    def __init__(self, sources: list[Path | bytes], save_dir: Path) -> None:
+        super().__init__()
+        self.sources, self.save_dir = sources, save_dir
+
+    def work(self) -> list[ImageRead]:
+        """runs in: worker thread (QImage is safe off the GUI thread; QPixmap is not)."""
+        out = []
+        for source in self.sources:
+            if self.cancel.is_set():
+                break
+            try:
+                out.append(self._read(source))
+            except Exception as exc:  # noqa: BLE001 - reported per file
+                out.append(
+                    ImageRead(source, source if isinstance(source, Path) else None, None, None, 0, 0, exc)
+                )
+        return out
+
+    def _read(self, source: Path | bytes) -> ImageRead:
+        import hashlib
+
+        from PIL import Image
+
+        rgb = load_image(source)
+        path: Path | None
+        if isinstance(source, bytes):
+            self.save_dir.mkdir(parents=True, exist_ok=True)
+            path = self.save_dir / f"pasted-{hashlib.sha1(source).hexdigest()[:12]}.png"
+            if not path.exists():
+                tmp = path.with_suffix(".tmp")
+                rgb.save(tmp, format="PNG")
+                tmp.replace(path)
+        else:
+            path = source.resolve()
+        display = rgb
+        if max(rgb.size) > self.DISPLAY_MAX:
+            display = rgb.copy()
+            display.thumbnail((self.DISPLAY_MAX, self.DISPLAY_MAX), Image.Resampling.LANCZOS)
+        thumb = rgb.copy()
+        thumb.thumbnail((self.THUMB_MAX, self.THUMB_MAX), Image.Resampling.LANCZOS)
+        return ImageRead(source, path, pil_to_qimage(display), pil_to_qimage(thumb), rgb.width, rgb.height)
+
+
+def pil_to_qimage(image: Any) -> Any:
+    """An RGB PIL image as a QImage that owns its pixels. runs in: any thread."""
+    from PySide6.QtGui import QImage
+
+    rgb = image.convert("RGB")
+    data = rgb.tobytes("raw", "RGB")
+    qimage = QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888)
+    return qimage.copy()  # detach from `data`, which Python frees
+
+
+class DeviceListWorker(Worker):
+    """Ask OpenVINO which devices exist (plugins may take a moment to probe). Result: list[Device]."""
+
+    name = "devices"
+
+    def work(self) -> Any:
+        return list_devices()
+
+
+class _Waiter(QObject):
+    """Completes an asyncio future from a worker's signals; lives on the GUI thread."""
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        super().__init__()
+        self.future = future
+
+    @Slot(object)
+    def _on_finished(self, result: Any) -> None:
+        if not self.future.done():
+            self.future.set_result(result)
+
+    @Slot(object, str)
+    def _on_errored(self, exc: BaseException, tb: str) -> None:
+        if not self.future.done():
+            exc.glimpse_traceback = tb  # type: ignore[attr-defined]
+            self.future.set_exception(exc)
+
+
+_waiting: set[_Waiter] = set()
+
+
+async def run_worker(pool: QThreadPool, worker: Worker) -> Any:
+    """Start `worker` on `pool` and wait for its result without blocking the event loop.
+
+    Raises what the worker raised. If the awaiting task is cancelled, the worker's `cancel` event is set
+    (the worker stops at its next check) and the result is dropped.
+    runs in: GUI thread (asyncio on Qt's event loop, through qasync).
+    """
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    waiter = _Waiter(future)
+    worker.signals.finished.connect(waiter._on_finished)
+    worker.signals.errored.connect(waiter._on_errored)
+    _waiting.add(waiter)
+    pool.start(worker)
+    try:
+        return await future
+    except asyncio.CancelledError:
+        worker.cancel.set()
+        raise
+    finally:
+        _waiting.discard(waiter)

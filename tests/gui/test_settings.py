@@ -1,0 +1,102 @@
+"""Settings persist across restarts in <config dir>/settings.json; a bad file never stops the app."""
+
+from __future__ import annotations
+
+import json
+
+from desktop_app.settings import Settings, load_settings, save_settings, settings_file
+from tests.gui.conftest import LOAD_TIMEOUT_MS, open_pictures
+
+
+def test_settings_round_trip_across_restarts(qtbot, make_window, tiny_models, picture_files, private_config):
+    win = make_window(tiny_models["vqa"])
+    qtbot.waitUntil(lambda: win.model_bar.device_combo.findData("AUTO") >= 0, timeout=LOAD_TIMEOUT_MS)
+    index = win.model_bar.device_combo.findData("AUTO")
+    with qtbot.waitSignal(win.models.loaded, timeout=LOAD_TIMEOUT_MS):
+        win.model_bar.device_combo.setCurrentIndex(index)
+        win.model_bar.device_combo.activated.emit(index)
+    win.model_bar.max_tokens.setValue(7)
+    win.model_bar.beams.setValue(2)
+    open_pictures(qtbot, win, [picture_files[0], picture_files[2]])
+    win.resize(720, 540)  # the offscreen screen is 800 x 600
+    size = (win.width(), win.height())
+    win.close()
+
+    path = settings_file()
+    assert path.parent == private_config
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["model"] == str(tiny_models["vqa"])
+    assert (data["precision"], data["device"]) == ("fp16", "AUTO")
+    assert (data["max_new_tokens"], data["num_beams"]) == (7, 2)
+    assert data["recent_files"][:2] == [str(picture_files[2].resolve()), str(picture_files[0].resolve())]
+    assert data["geometry"] and data["splitter"]
+
+    # A new window without --model comes back as it was left.
+    again = make_window()
+    assert again.models.spec.path == tiny_models["vqa"]
+    assert again.models.spec.device == "AUTO"
+    assert (again.controller.max_new_tokens, again.controller.num_beams) == (7, 2)
+    assert (again.model_bar.max_tokens.value(), again.model_bar.beams.value()) == (7, 2)
+    assert (again.width(), again.height()) == size
+    assert again.settings.recent_files[0] == str(picture_files[2].resolve())
+    again.recent_menu.aboutToShow.emit()
+    titles = [a.text() for a in again.recent_menu.actions()]
+    assert any(picture_files[2].name in t for t in titles)
+    assert not again.notification.isVisible()
+
+
+def test_corrupt_settings_file_gives_defaults_and_a_notice(qtbot, make_window, tiny_models, private_config):
+    private_config.mkdir(parents=True, exist_ok=True)
+    (private_config / "settings.json").write_text('{"device": "GPU", "max_new_tok', encoding="utf-8")
+    win = make_window(tiny_models["vqa"])
+    assert win.notification.isVisible()
+    assert "settings could not be read" in win.notification.message()
+    defaults = Settings()
+    assert (win.settings.max_new_tokens, win.settings.num_beams) == (
+        defaults.max_new_tokens,
+        defaults.num_beams,
+    )
+    assert win.settings.recent_files == []
+    assert (private_config / "settings.json.bad").is_file()  # kept for the curious
+    assert win.models.spec.device == "CPU"
+    win.close()
+    # The next start is clean.
+    assert load_settings()[1] is None
+
+
+def test_wrong_values_fall_back_one_by_one(private_config):
+    private_config.mkdir(parents=True, exist_ok=True)
+    settings_file().write_text(
+        json.dumps(
+            {
+                "max_new_tokens": "lots",
+                "num_beams": 3,
+                "precision": "int4",
+                "recent_files": "x.png",
+                "device": "AUTO",
+                "unknown": 1,
+            }
+        ),
+        encoding="utf-8",
+    )
+    settings, notice = load_settings()
+    assert notice is None
+    assert (settings.max_new_tokens, settings.num_beams, settings.precision) == (30, 3, "fp16")
+    assert settings.recent_files == [] and settings.device == "AUTO"
+    # Unreadable kinds: not an object, not UTF-8.
+    settings_file().write_text("[1, 2]", encoding="utf-8")
+    assert load_settings()[1] is not None
+    settings_file().write_bytes(b"\xff\xfe\x00garbage")
+    settings, notice = load_settings()
+    assert notice is not None and settings == Settings()
+
+
+def test_save_is_atomic_and_recent_list_is_bounded(private_config):
+    settings = Settings()
+    for i in range(15):
+        settings.add_recent(f"/pictures/{i}.png")
+    settings.add_recent("/pictures/3.png")
+    assert len(settings.recent_files) == 10 and settings.recent_files[0] == "/pictures/3.png"
+    save_settings(settings)
+    assert load_settings()[0] == settings
+    assert [p.name for p in private_config.iterdir()] == ["settings.json"]  # no temporary left behind
