@@ -27,16 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=("fp16", "int8"), help="precision to start with")
     parser.add_argument("--device", help="OpenVINO device to start with (CPU, GPU, NPU, AUTO...)")
     parser.add_argument("--version", action="version", version=f"Glimpse {__version__}")
-    # Reserved: a later --self-test loads the demo model, answers the sample pictures and exits.
-    parser.add_argument("--self-test", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--self-test", action="store_true", help="check the installation offscreen, print JSON, exit 0 if all is well"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.self_test:
-        print("glimpse: --self-test is not available yet.", file=sys.stderr)
-        return 2
+        from .selftest import run
+
+        return run()
 
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtGui import QGuiApplication
@@ -78,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 
     set_exception_sink(show_uncaught)
     window.show()
+    if os.environ.get("GLIMPSE_STARTUP_PROBE"):
+        from .startup_probe import attach
+
+        attach(window, app, Path(os.environ["GLIMPSE_STARTUP_PROBE"]))
     code = app.exec()
     set_exception_sink(None)
     stopped = window.threads_stopped

@@ -54,6 +54,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--workdir", type=Path, help="where to build the synthetic models (default: a temp folder)")
     p.add_argument("--no-int8", action="store_true", help="skip the INT8 variant")
+
+    # Option values are checked by quantize/compare themselves, so a bad one is a one-line error.
+    p = sub.add_parser("quantize", help="converted model folder -> int8/ beside fp16/ (NNCF)")
+    p.add_argument("--model", required=True, type=Path, help="converted model folder")
+    p.add_argument("--calibration", default="builtin", help="vqav2, builtin (default) or a folder of pictures")
+    p.add_argument("--questions", type=Path, help="text file of questions, one a line (with a folder or builtin)")
+    p.add_argument("--subset-size", type=int, default=128, help="calibration samples (default 128)")
+    p.add_argument("--decoder", default="int8", help="text decoder weights: int8 (default) or int4")
+    p.add_argument("--group-size", type=int, default=64, help="INT4 group size (default 64)")
+    p.add_argument("--ratio", type=float, default=0.8, help="share of INT4 decoder layers (default 0.8)")
+    p.add_argument("--preset", default="mixed", help="mixed (default) or performance")
+    p.add_argument("--accuracy-control", action="store_true",
+                   help="keep layers in float until answers agree with FP16 within --max-drop")
+    p.add_argument("--max-drop", type=float, default=0.01, help="allowed drop in agreement (default 0.01)")
+
+    p = sub.add_parser("compare", help="FP16 against INT8: sizes, latencies, answer agreement")
+    p.add_argument("--model", required=True, type=Path, help="converted model folder")
+    p.add_argument("--device", default="CPU")
+    p.add_argument("--runs", type=int, default=5, help="timed answers per precision (default 5)")
+    p.add_argument("--images", type=Path, help="folder of pictures (default: the built-in samples)")
+    p.add_argument("--questions", type=Path, help="text file of questions, one a line")
+    p.add_argument("--baseline", default="fp16")
+    p.add_argument("--candidate", default="int8")
+    p.add_argument("--max-new-tokens", type=int, default=20)
+    p.add_argument("--json", type=Path, help="write the report here")
+    p.add_argument("--png", type=Path, help="draw a chart here")
+    p = sub.add_parser("demo", help="make the demo models (tiny BLIP trained on generated shapes)")
+    demo = p.add_subparsers(dest="demo_command", required=True)
+    d = demo.add_parser("train", help="train, convert and quantize the demo models into --out")
+    d.add_argument("--out", required=True, type=Path, help="folder for hf/, demo-shapes-vqa/, demo-shapes-caption/")
+    d.add_argument("--steps", type=_positive, default=16000, help="VQA training steps (captions: a third)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--batch", type=_positive, default=64)
+    d.add_argument("--minutes", type=float, help="cap the VQA training time (captions get a third)")
+    d = demo.add_parser("convert", help="convert and quantize already trained demo models (--hf folder)")
+    d.add_argument("--hf", required=True, type=Path, help="folder holding vqa/ and caption/ Hugging Face models")
+    d.add_argument("--out", required=True, type=Path)
+
+    p = sub.add_parser("eval", help="exact-match accuracy on freshly generated shape pictures")
+    p.add_argument("--model", type=Path, help="converted model folder (default: the demo model)")
+    p.add_argument("--set", default="shapes", choices=["shapes"])
+    p.add_argument("--n", type=_positive, default=500, help="number of pictures")
+    p.add_argument("--precision", default="fp16", choices=["fp16", "int8"])
+    p.add_argument("--device", default="CPU")
+    p.add_argument("--seed", type=int, help="picture seed (default: one training never used)")
+    p.add_argument("--json", type=Path, help="write the result here")
     return parser
 
 
@@ -148,7 +194,122 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"convert": _cmd_convert, "ask": _cmd_ask, "devices": _cmd_devices, "bench": _cmd_bench}
+def _progress_printer() -> Any:
+    """Progress on stderr: a line per stage, and per sample at most every second."""
+    import time
+
+    last_stage, last_t = [""], [0.0]
+
+    def show(p: Any) -> None:
+        now = time.monotonic()
+        if p.stage != last_stage[0] or now - last_t[0] >= 1.0 or (p.total and p.done >= p.total):
+            count = f" {p.done}/{p.total} {p.unit}" if p.total else ""
+            print(f"[{p.stage}]{count} {p.message}".rstrip(), file=sys.stderr, flush=True)
+            last_stage[0], last_t[0] = p.stage, now
+
+    return show
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from .quantize import quantize
+
+    out = quantize(
+        args.model,
+        calibration=args.calibration,
+        subset_size=args.subset_size,
+        decoder=args.decoder,
+        preset=args.preset,
+        accuracy_control=args.accuracy_control,
+        max_drop=args.max_drop,
+        group_size=args.group_size,
+        ratio=args.ratio,
+        questions=args.questions,
+        on_progress=_progress_printer(),
+    )
+    print(out)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, save_chart, summary
+
+    result = compare(
+        args.model,
+        args.device,
+        args.runs,
+        args.images,
+        _progress_printer(),
+        baseline=args.baseline,
+        candidate=args.candidate,
+        max_new_tokens=args.max_new_tokens,
+        questions=args.questions,
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.png:
+        save_chart(result, args.png)
+    print(summary(result))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo.build import convert_and_quantize, train_demo
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    if args.demo_command == "train":
+        made = train_demo(args.out, steps=args.steps, seed=args.seed, batch=args.batch, minutes=args.minutes, log=log)
+    else:
+        made = convert_and_quantize(args.hf, args.out, log=log)
+    for folder in made.values():
+        print(folder)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from . import library
+    from .demo.evaluate import HELDOUT_SEED, evaluate, format_result
+    from .runtime import ConvertedModel, load
+
+    folder = args.model or library.default_model("vqa")
+    model = ConvertedModel.open(folder)
+    vqa = load(folder, args.precision, args.device) if model.task == "vqa" else None
+    partner = library.caption_partner(model)
+    cap = load(partner, args.precision, args.device) if partner else None
+
+    def progress(done: int, total: int) -> None:
+        if done % 50 == 0 or done == total:
+            print(f"[{done}/{total}] pictures", file=sys.stderr, flush=True)
+
+    result = evaluate(
+        (lambda image, q: vqa.ask(image, q, max_new_tokens=5).text) if vqa else None,
+        (lambda image: cap.caption(image, max_new_tokens=20).text) if cap else None,
+        n=args.n,
+        seed=HELDOUT_SEED if args.seed is None else args.seed,
+        progress=progress,
+    )
+    result.update(model=str(folder), precision=args.precision, device=args.device)
+    print(format_result(result))
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+COMMANDS = {
+    "convert": _cmd_convert,
+    "ask": _cmd_ask,
+    "devices": _cmd_devices,
+    "bench": _cmd_bench,
+    "quantize": _cmd_quantize,
+    "demo": _cmd_demo,
+    "eval": _cmd_eval,
+    "compare": _cmd_compare,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,87 @@
+"""Make the shipped demo models the way a user's model is made: train, convert, quantize.
+
+hf/vqa, hf/caption                      Hugging Face folders from `train`
+<out>/demo-shapes-vqa                   converted (fp16 + int8), names its caption partner
+<out>/demo-shapes-caption               converted (fp16 + int8)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..library import DEMO_NOTE
+
+VQA_NAME = "demo-shapes-vqa"
+CAPTION_NAME = "demo-shapes-caption"
+
+
+def convert_and_quantize(
+    hf_root: Path,
+    out_root: Path,
+    *,
+    log: Callable[[str], None] = print,
+    cancel: threading.Event | None = None,
+    subset_size: int = 300,
+    overwrite: bool = True,
+) -> dict[str, Path]:
+    """Convert `hf_root/{vqa,caption}` into demo model folders under `out_root` and add INT8 to each."""
+    from ..convert import convert
+    from ..quantize import quantize
+
+    made: dict[str, Path] = {}
+    for task, name in (("caption", CAPTION_NAME), ("vqa", VQA_NAME)):
+        source = hf_root / task
+        if not (source / "config.json").is_file():
+            continue
+        extra: dict[str, Any] = {
+            "demo": True,
+            "description": DEMO_NOTE,
+            "source": {
+                "id": "glimpse/demo-shapes",
+                "revision": None,
+                "path": f"trained by `model-tools demo train` ({task})",
+            },
+        }
+        if task == "vqa" and (out_root / CAPTION_NAME).is_dir():
+            extra["caption_model"] = f"../{CAPTION_NAME}"
+        log(f"converting {task} -> {out_root / name}")
+        folder = convert(
+            source, out_root / name, name=name, overwrite=overwrite, cancel=cancel, extra_manifest=extra
+        )
+        log(f"quantizing {name} on generated shapes ({subset_size} samples)")
+        quantize(folder, calibration="shapes", subset_size=subset_size, cancel=cancel)
+        made[task] = folder
+    return made
+
+
+def train_demo(
+    out: Path,
+    *,
+    steps: int,
+    seed: int = 0,
+    batch: int = 64,
+    caption_steps: int | None = None,
+    minutes: float | None = None,
+    log: Callable[[str], None] = print,
+    cancel: threading.Event | None = None,
+    quantize_subset: int = 300,
+) -> dict[str, Path]:
+    """Train both demo models into `out/hf`, then convert and quantize them into `out`."""
+    from .train import train
+
+    hf = out / "hf"
+    train(
+        hf,
+        steps=steps,
+        seed=seed,
+        batch=batch,
+        log=log,
+        cancel=cancel,
+        caption_steps=caption_steps,
+        minutes=minutes,
+        caption_minutes=minutes / 3 if minutes else None,
+    )
+    return convert_and_quantize(hf, out, log=log, cancel=cancel, subset_size=quantize_subset)
