@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate", default="int8")
     p.add_argument("--max-new-tokens", type=int, default=20)
     p.add_argument("--json", type=Path, help="write the report here")
+    p.add_argument("--csv", type=Path, help="write the report as a flat CSV table here")
     p.add_argument("--png", type=Path, help="draw a chart here")
     p = sub.add_parser("demo", help="make the demo models (tiny BLIP trained on generated shapes)")
     demo = p.add_subparsers(dest="demo_command", required=True)
@@ -232,6 +233,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare, save_chart, summary
+    from .compare_files import write_csv, write_json
 
     result = compare(
         args.model,
@@ -245,8 +247,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         questions=args.questions,
     )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json(result.to_dict(), args.json)
+    if args.csv:
+        write_csv(result.to_dict(), args.csv)
     if args.png:
         save_chart(result, args.png)
     print(summary(result))

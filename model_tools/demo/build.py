@@ -52,7 +52,7 @@ def convert_and_quantize(
             source, out_root / name, name=name, overwrite=overwrite, cancel=cancel, extra_manifest=extra
         )
         log(f"quantizing {name} on generated shapes ({subset_size} samples)")
-        quantize(folder, calibration="shapes", subset_size=subset_size, cancel=cancel)
+        quantize(folder, calibration="builtin", subset_size=subset_size, cancel=cancel)
         made[task] = folder
     return made
 

@@ -18,10 +18,14 @@ def test_manifest_describes_the_folder(tiny_models, tiny_hf):
     for task, folder in tiny_models.items():
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["task"] == task
-        assert manifest["tokens"]["decoder_start"] == manifest["text"]["vocab_size"] - 1  # [DEC], last in our vocab
+        assert (
+            manifest["tokens"]["decoder_start"] == manifest["text"]["vocab_size"] - 1
+        )  # [DEC], last in our vocab
         assert manifest["tokens"]["end"] == 3  # [SEP]
         assert manifest["image"]["size"] == [32, 32]
-        expected_parts = {"vision_model", "text_decoder_cross_kv", "text_decoder"} | ({"text_encoder"} if task == "vqa" else set())
+        expected_parts = {"vision_model", "text_decoder_cross_kv", "text_decoder"} | (
+            {"text_encoder"} if task == "vqa" else set()
+        )
         files = manifest["precisions"]["fp16"]["files"]
         assert {k.split("/")[1].rsplit(".", 1)[0] for k in files} == expected_parts
         for rel, rec in {**files, **manifest["files"]}.items():
