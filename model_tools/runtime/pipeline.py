@@ -121,6 +121,7 @@ class BlipPipeline:
         self.parts = parts
         self.load_s = load_s
         self.hints = hints
+        self.sources: dict[str, str] = {}  # part -> the precision folder its file comes from
         m = model.manifest
         self.task = model.task
         self.tokens = m["tokens"]
@@ -269,8 +270,10 @@ def load(
 ) -> BlipPipeline:
     """Verify and compile a converted model for `device`.
 
-    `hints` maps a part name (or "*") to OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16");
-    without one, the part uses the hint measured as fastest on this machine (see `tuning`).
+    `hints` maps a part name (or "*") to OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16") and
+    pins every part to `precision`'s own files. Without it, each part runs with the hint measured fastest on
+    this machine, and an INT8 part whose FP16 file measured faster runs that instead (see `tuning`), so
+    INT8 is never slower than FP16. `pipeline.sources` says which file each part runs.
     runs in: any thread (compiling releases the GIL).
     """
     model = ConvertedModel.open(model_dir)
@@ -279,17 +282,21 @@ def load(
     t0 = time.perf_counter()
     ov_core = core()
     chosen: dict[str, str] = {}
+    sources: dict[str, str] = {}
     parts: dict[str, _Part] = {}
     for name in components(model.task):
         config: dict[str, Any] = {}
         if cache:
             config["CACHE_DIR"] = str(paths.cache_dir() / "ov")
-        hint = _hint_for(model, precision, device, name, hints, cache)
+        source, hint = _choose(model, precision, device, name, hints, cache)
+        if source != precision:
+            model.verify(source)
+        sources[name] = source
         if hint:
             config["INFERENCE_PRECISION_HINT"] = hint
             chosen[name] = hint
         try:
-            compiled = ov_core.compile_model(str(model.xml(precision, name)), device, config)
+            compiled = ov_core.compile_model(str(model.xml(source, name)), device, config)
         except RuntimeError as exc:
             text = str(exc)
             if "device" in text.lower() or "plugin" in text.lower():
@@ -298,17 +305,20 @@ def load(
                 ) from exc
             raise GlimpseError(f"OpenVINO could not compile {name} of {model.name}: {text.splitlines()[0]}") from exc
         parts[name] = _Part(compiled)
-    return BlipPipeline(model, precision, device, parts, time.perf_counter() - t0, chosen)
+    pipe = BlipPipeline(model, precision, device, parts, time.perf_counter() - t0, chosen)
+    pipe.sources = sources
+    return pipe
 
 
-def _hint_for(
+def _choose(
     model: ConvertedModel, precision: str, device: str, part: str, hints: dict[str, str] | None, cache: bool = True
-) -> str | None:
-    """The caller's hint for `part` (or "*"), else GLIMPSE_PRECISION_HINT, else the fastest one measured here."""
+) -> tuple[str, str | None]:
+    """(precision folder, hint) for `part`: the caller's hint pins both; else what `tuning` measured here."""
     if hints:
         hint = hints.get(part) or hints.get("*")
         if hint:
-            return hint
+            return precision, hint
     from . import tuning
 
-    return tuning.choose_hint(model, precision, device, part, compile_cache=cache).hint
+    choice = tuning.choose_part(model, precision, device, part, compile_cache=cache)
+    return choice.precision, choice.hint

@@ -38,6 +38,8 @@ CACHE_VERSION = 1
 # A candidate other than f32 must be this much faster to be chosen: f32 is the more accurate, and timings on a
 # busy machine wobble by a few percent.
 MARGIN = 0.05
+# An INT8 part gives way to its FP16 file only when that is clearly faster (timings wobble a little).
+FALLBACK_MARGIN = 0.03
 # Representative lengths: a short question, a few decoded tokens.
 QUESTION_TOKENS = 8
 PAST_TOKENS = 8
@@ -186,32 +188,103 @@ def measure(
     max_runs: int = 12,
     budget_s: float = 0.5,
 ) -> dict[str, float]:
-    """Median latency (ms) of `part` compiled with each hint, on representative inputs, after warm-up.
+    """Median latency (ms) of `part` compiled with each hint, on representative inputs, after warm-up."""
+    xml = str(model.xml(precision, part))
+    configs = {hint: (xml, hint) for hint in hints}
+    inputs = representative_inputs(model, precision, part, ov_core)
+    return measure_configs(device, configs, inputs, ov_core=ov_core, compile_cache=compile_cache,
+                           min_runs=min_runs, max_runs=max_runs, budget_s=budget_s)
 
-    Hints are timed in turns (a, b, a, b...) so a neighbour's load burst hurts each about equally.
+
+def measure_configs(
+    device: str,
+    configs: dict[str, tuple[str, str | None]],
+    inputs: dict[str, np.ndarray],
+    *,
+    ov_core: ov.Core | None = None,
+    compile_cache: bool = True,
+    min_runs: int = 3,
+    max_runs: int = 12,
+    budget_s: float = 0.5,
+) -> dict[str, float]:
+    """Median latency (ms) per label of `configs` (label -> (xml, hint)), after warm-up.
+
+    Configurations are timed in turns (a, b, a, b...) so a neighbour's load burst hurts each about equally.
     """
     ov_core = ov_core or core()
-    inputs = representative_inputs(model, precision, part, ov_core)
-    xml = str(model.xml(precision, part))
     requests: dict[str, Any] = {}
-    for hint in hints:
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint}
+    for label, (xml, hint) in configs.items():
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint} if hint else {}
         if compile_cache:
             config["CACHE_DIR"] = str(paths.cache_dir() / "ov")  # the load that follows then hits the cache
         request = ov_core.compile_model(xml, device, config).create_infer_request()
         for _ in range(2):
             request.infer(inputs)
-        requests[hint] = request
-    times: dict[str, list[float]] = {h: [] for h in hints}
+        requests[label] = request
+    times: dict[str, list[float]] = {label: [] for label in configs}
     start = time.perf_counter()
     for i in range(max_runs):
-        for hint, request in requests.items():
+        for label, request in requests.items():
             t = time.perf_counter()
             request.infer(inputs)
-            times[hint].append(time.perf_counter() - t)
+            times[label].append(time.perf_counter() - t)
         if i + 1 >= min_runs and time.perf_counter() - start > budget_s:
             break
-    return {h: round(statistics.median(v) * 1000, 3) for h, v in times.items()}
+    return {label: round(statistics.median(v) * 1000, 3) for label, v in times.items()}
+
+
+@dataclass
+class PartChoice:
+    """Which file (precision folder) and hint a part runs with, and why."""
+
+    precision: str
+    hint: str | None
+    source: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def choose_part(
+    model: ConvertedModel,
+    precision: str,
+    device: str,
+    part: str,
+    *,
+    compile_cache: bool = True,
+    ov_core: ov.Core | None = None,
+) -> PartChoice:
+    """The file and hint for one part. For INT8, the FP16 file where it measured faster on this machine.
+
+    That keeps the rule "INT8 is never slower than FP16": on CPUs without VNNI, INT8 matrix products of the
+    compute-bound parts (vision, text encoder) can be slower than FP16's, while the memory-bound decoder
+    still gains. The comparison is made once per part and device, and remembered.
+    """
+    choice = choose_hint(model, precision, device, part, compile_cache=compile_cache, ov_core=ov_core)
+    if precision != "int8" or not model.has("fp16") or env_hint()[0]:
+        return PartChoice(precision, choice.hint, choice.source, choice.timings_ms)
+    fp16 = choose_hint(model, "fp16", device, part, compile_cache=compile_cache, ov_core=ov_core)
+    key = cache_key(model, precision, part, device, ov_core) + "|vs-fp16|" + cache_key(model, "fp16", part, device, ov_core)
+    record = _load_cache().get(key)
+    if isinstance(record, dict) and record.get("precision") in ("int8", "fp16") and record.get("hints") == [
+        choice.hint, fp16.hint
+    ]:
+        winner = record["precision"]
+        source, timings = "cached", dict(record.get("timings_ms", {}))
+    else:
+        configs = {
+            "int8": (str(model.xml("int8", part)), choice.hint),
+            "fp16": (str(model.xml("fp16", part)), fp16.hint),
+        }
+        inputs = representative_inputs(model, precision, part, ov_core)
+        timings = measure_configs(device, configs, inputs, ov_core=ov_core, compile_cache=compile_cache)
+        winner = "fp16" if timings["fp16"] < timings["int8"] * (1 - FALLBACK_MARGIN) else "int8"
+        source = "measured"
+        _remember(key, {"precision": winner, "hints": [choice.hint, fp16.hint], "timings_ms": timings,
+                        "measured": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        log.info("%s %s on %s: int8 %.1f ms, fp16 %.1f ms -> %s", model.name, part, device,
+                 timings["int8"], timings["fp16"], winner)
+    if winner == "fp16":
+        return PartChoice("fp16", fp16.hint, source, timings)
+    return PartChoice("int8", choice.hint, source, timings)
 
 
 def representative_inputs(

@@ -107,3 +107,40 @@ def test_load_without_hints_gets_a_measured_or_only_hint(model):
     expected = tuning.candidate_hints("CPU")
     assert set(pipe.hints) == set(components(model.task))
     assert all(h in expected for h in pipe.hints.values())
+
+
+def test_int8_part_slower_than_fp16_runs_the_fp16_file(tiny_models, tmp_path):
+    """INT8 is never slower than FP16: a part whose INT8 file is slower here runs its FP16 file instead."""
+    import json
+    import shutil
+
+    from model_tools.runtime import load
+    from model_tools.runtime.model_dir import file_record, write_json_atomic
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_models["caption"], folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "int8").mkdir()
+    files = {}
+    for rel in manifest["precisions"]["fp16"]["files"]:
+        shutil.copyfile(folder / rel, folder / rel.replace("fp16/", "int8/"))
+    # A deliberately slow "INT8" vision model: same sizes, 24 layers instead of 2.
+    from model_tools.convert import convert
+    from model_tools.tiny import make_tiny_blip
+    from tests.conftest import TINY_SEED, TINY_STD
+
+    deep = make_tiny_blip(tmp_path / "deep-hf", "caption", std=TINY_STD, seed=TINY_SEED, vision_layers=24)
+    deep_ir = convert(deep, tmp_path / "deep")
+    for ext in ("xml", "bin"):
+        shutil.copyfile(deep_ir / "fp16" / f"vision_model.{ext}", folder / "int8" / f"vision_model.{ext}")
+    for rel in manifest["precisions"]["fp16"]["files"]:
+        irel = rel.replace("fp16/", "int8/")
+        files[irel] = file_record(folder, irel)
+    manifest["precisions"]["int8"] = {"files": files, "made_by": "test"}
+    write_json_atomic(folder / "manifest.json", manifest)
+
+    pipe = load(folder, "int8")
+    assert pipe.sources["text_decoder"] in ("int8", "fp16")
+    assert pipe.sources["vision_model"] == "fp16"
+    pinned = load(folder, "int8", hints={"*": "f32"})
+    assert set(pinned.sources.values()) == {"int8"}
