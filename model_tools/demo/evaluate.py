@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .shapes import QTYPES, Scene, available_qtypes, caption_for, caption_names_all, random_scene, render, sample_question
+from .shapes import (
+    QTYPES,
+    Scene,
+    available_qtypes,
+    caption_for,
+    caption_names_all,
+    random_scene,
+    render,
+    sample_question,
+)
 
 HELDOUT_SEED = 20_250_917  # far from any training seed's stream
 
@@ -87,14 +96,18 @@ def evaluate(
                 got = answer(pic.image, question)
                 triples.append((qtype, expected, got))
                 if normalize_answer(got) != expected and len(mistakes) < max_mistakes:
-                    mistakes.append({"picture": pic.caption, "question": question, "expected": expected, "got": got})
+                    mistakes.append(
+                        {"picture": pic.caption, "question": question, "expected": expected, "got": got}
+                    )
         if caption is not None:
             text = caption(pic.image)
             ok = caption_names_all(text, pic.scene)
             named += ok
             exact += normalize_answer(text) == normalize_answer(pic.caption)
             if not ok and len(mistakes) < max_mistakes:
-                mistakes.append({"picture": pic.caption, "question": "(caption)", "expected": pic.caption, "got": text})
+                mistakes.append(
+                    {"picture": pic.caption, "question": "(caption)", "expected": pic.caption, "got": text}
+                )
         if progress is not None:
             progress(i + 1, n)
     if answer is not None:

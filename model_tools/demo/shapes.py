@@ -100,7 +100,9 @@ class Scene:
     background: tuple[int, int, int] = WHITE
 
     def count(self, kind: str | None = None, color: str | None = None) -> int:
-        return sum(1 for s in self.shapes if (kind is None or s.kind == kind) and (color is None or s.color == color))
+        return sum(
+            1 for s in self.shapes if (kind is None or s.kind == kind) and (color is None or s.color == color)
+        )
 
     def left_to_right(self) -> list[Shape]:
         return sorted(self.shapes, key=lambda s: (s.cx, s.cy))
@@ -144,8 +146,12 @@ def random_scene(rng: np.random.Generator, n_shapes: int | None = None) -> Scene
         colors: list[str] = []
         for i in range(n):
             # Repeats are a little more likely than chance so counts of two and three occur often enough.
-            kinds.append(kinds[int(rng.integers(i))] if i and rng.random() < 0.25 else KINDS[int(rng.integers(3))])
-            colors.append(colors[int(rng.integers(i))] if i and rng.random() < 0.2 else COLORS[int(rng.integers(4))])
+            kinds.append(
+                kinds[int(rng.integers(i))] if i and rng.random() < 0.25 else KINDS[int(rng.integers(3))]
+            )
+            colors.append(
+                colors[int(rng.integers(i))] if i and rng.random() < 0.2 else COLORS[int(rng.integers(4))]
+            )
         placed: list[Shape] = []
         for kind, color in zip(kinds, colors, strict=True):
             size = float(rng.uniform(MIN_SIZE, MAX_SIZE))
@@ -187,7 +193,7 @@ def render(scene: Scene, size: int = 192, rng: np.random.Generator | None = None
     Without `rng` the drawing is plain (anti-aliased, equilateral triangles). With `rng` it varies a
     little: hard or smooth edges, equilateral or box-shaped triangles, a slight blur, a little noise.
     """
-    smooth = 3 if rng is None else int(rng.choice([1, 2, 3]))
+    smooth = 3 if rng is None else int(rng.choice([1, 2, 2]))
     side = size * smooth
     image = Image.new("RGB", (side, side), scene.background)
     draw = ImageDraw.Draw(image)
@@ -307,7 +313,11 @@ def sample_question(
     if use_kind:
         kinds = [k for k in KINDS if bool(scene.count(k)) == want_yes]
         if kinds:
-            return exists_question(kinds[int(rng.integers(len(kinds)))]), YES_NO[0 if want_yes else 1], "yesno"
+            return (
+                exists_question(kinds[int(rng.integers(len(kinds)))]),
+                YES_NO[0 if want_yes else 1],
+                "yesno",
+            )
     pairs = [(c, k) for c in COLORS for k in KINDS if bool(scene.count(k, c)) == want_yes]
     if not want_yes and rng.random() < 0.5:
         hard = [(c, k) for c, k in pairs if c in scene.colors or k in scene.kinds]
@@ -326,7 +336,8 @@ def caption_for(scene: Scene) -> str:
         key = (shape.color, shape.kind)
         groups[key] = groups.get(key, 0) + 1
     phrases = [
-        f"a {color} {kind}" if n == 1 else f"{NUMBERS[n]} {color} {kind}s" for (color, kind), n in groups.items()
+        f"a {color} {kind}" if n == 1 else f"{NUMBERS[n]} {color} {kind}s"
+        for (color, kind), n in groups.items()
     ]
     if len(phrases) == 1:
         return phrases[0]

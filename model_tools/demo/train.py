@@ -26,12 +26,22 @@ from PIL import Image
 
 from ..tiny import BLIP_MEAN, BLIP_STD, build_vocab, save_image_processor, save_tokenizer, tiny_blip_config
 from .evaluate import HELDOUT_SEED, HeldOutPicture, format_result, heldout, normalize_answer, score_answers
-from .shapes import DEMO_PIECES, DEMO_WORDS, caption_for, caption_names_all, random_scene, render, sample_question
+from .shapes import (
+    DEMO_PIECES,
+    DEMO_WORDS,
+    caption_for,
+    caption_names_all,
+    random_scene,
+    render,
+    sample_question,
+)
 
 IMAGE_SIZE = 96
 # How often each question type is drawn in training (among the types a picture allows).
 VQA_WEIGHTS = {"color": 0.18, "shape": 0.30, "count": 0.22, "yesno": 0.30}
-QUESTIONS_PER_PICTURE = 2  # VQA batches hold batch/2 pictures with two questions each (drawing is costly)
+# VQA batches hold batch/2 pictures with two questions each: drawing a picture and running the vision
+# encoder on it are the costly parts, so both are done once per picture (see `vqa_loss`).
+QUESTIONS_PER_PICTURE = 2
 # Pictures are drawn at several sizes, so the bicubic resize to 96 sees varied inputs.
 RENDER_SIZES = (96, 128, 160, 192, 224)
 RENDER_P = (0.25, 0.25, 0.2, 0.2, 0.1)
@@ -139,13 +149,15 @@ class Batches:
             size = int(rng.choice(RENDER_SIZES, p=RENDER_P))
             pixels.append(preprocess(render(scene, size=size, rng=rng)))
             scenes.append(scene)
-        pixel_values = np.repeat(np.stack(pixels), per_picture, axis=0)[: self.batch]
+        pixel_values = np.stack(pixels)
         if self.task == "vqa":
-            qa = [sample_question(scenes[i // per_picture], rng, weights=VQA_WEIGHTS) for i in range(self.batch)]
+            picture_of = np.arange(self.batch, dtype=np.int64) // per_picture
+            qa = [sample_question(scenes[i], rng, weights=VQA_WEIGHTS) for i in picture_of]
             input_ids, attention_mask = self.text.pad_batch([self.text.encode(q) for q, _, _ in qa])
             dec_ids, dec_mask = self.text.pad_batch([self.text.decoder_ids(a) for _, a, _ in qa])
             return {
                 "pixel_values": pixel_values,
+                "picture_of": picture_of,
                 "input_ids": input_ids,
                 "attention_mask": attention_mask,
                 "decoder_input_ids": dec_ids,
@@ -161,20 +173,44 @@ class Batches:
         }
 
 
+def vqa_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """`BlipForQuestionAnswering.forward(...).loss`, with the vision encoder run once per picture.
+
+    `batch["picture_of"][i]` is the picture of question i. The same as calling the model with
+    `pixel_values[picture_of]`, only cheaper when pictures carry several questions.
+    """
+    import torch
+
+    image_embeds = model.vision_model(pixel_values=batch["pixel_values"]).last_hidden_state
+    image_embeds = image_embeds[batch["picture_of"]]
+    image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long)
+    question_embeds = model.text_encoder(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        encoder_hidden_states=image_embeds,
+        encoder_attention_mask=image_mask,
+    ).last_hidden_state
+    return model.text_decoder(
+        input_ids=batch["decoder_input_ids"],
+        attention_mask=batch["decoder_attention_mask"],
+        encoder_hidden_states=question_embeds,
+        encoder_attention_mask=batch["attention_mask"],
+        labels=batch["labels"],
+        reduction="mean",
+    ).loss
+
+
 def _worker_init(_worker_id: int) -> None:
     import torch
 
     torch.set_num_threads(1)
 
 
-def _schedule(steps: int, warmup: int, floor: float = 0.02) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, steps - warmup))
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
+def lr_factor(step: int, progress: float, warmup: int, floor: float = 0.02) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to `floor` as `progress` goes from 0 to 1."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +294,7 @@ def _fit(
     cancel: threading.Event | None,
     eval_every: int,
     workers: int,
+    minutes: float | None = None,
     lr: float = 1e-3,
 ) -> dict[str, Any]:
     import torch
@@ -268,9 +305,10 @@ def _fit(
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "norm" in name.lower() or "embedding" in name.lower() else decay).append(p)
     optim = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98)
+        [{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(0.9, 0.98),
     )
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, _schedule(steps, warmup))
     loader = DataLoader(
         Batches(task, seed, batch, steps, text),
         batch_size=None,
@@ -288,49 +326,65 @@ def _fit(
     loss_ema = None
     window = time.perf_counter()
     last_step = 0
+    step = 0
+
+    def progress(step: int) -> float:
+        """Share of the run done: by steps, or by training wall time when `minutes` is given (whichever is further)."""
+        done = (step - warmup) / max(1, steps - warmup)
+        if minutes:
+            train_seconds = time.perf_counter() - start - eval_seconds
+            done = max(done, train_seconds / (60 * minutes))
+        return done
 
     def check(step: int) -> dict[str, Any]:
         nonlocal eval_seconds
         t0 = time.perf_counter()
         result = evaluate(model, text, held)
         eval_seconds += time.perf_counter() - t0
-        minutes = (time.perf_counter() - start) / 60
-        entry = {"step": step, "minutes": round(minutes, 2), "loss": loss_ema, **result}
+        elapsed = (time.perf_counter() - start) / 60
+        entry = {"step": step, "minutes": round(elapsed, 2), "loss": loss_ema, **result}
         curve.append(entry)
-        log(f"{task} eval step {step}/{steps} ({minutes:.1f} min): {format_result(result)}")
+        log(f"{task} eval step {step}/{steps} ({elapsed:.1f} min): {format_result(result)}")
         return result
 
     for step, data in enumerate(loader, start=1):
         if cancel is not None and cancel.is_set():
             log(f"{task}: cancelled at step {step - 1}/{steps}")
             raise TrainingCancelled(f"{task} training cancelled at step {step - 1}")
-        inputs = {k: v for k, v in data.items()}
-        loss = model(**inputs).loss
+        done = progress(step - 1)
+        current_lr = lr * lr_factor(step - 1, done, warmup)
+        for group in optim.param_groups:
+            group["lr"] = current_lr
+        loss = vqa_loss(model, data) if task == "vqa" else model(**data).loss
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optim.step()
-        sched.step()
         value = float(loss.detach())
         loss_ema = value if loss_ema is None else 0.98 * loss_ema + 0.02 * value
-        if step % 50 == 0 or step == steps:
+        finished = step >= steps or (minutes is not None and step > warmup and progress(step) >= 1.0)
+        if step % 50 == 0 or finished:
             now = time.perf_counter()
             per_step = (now - window) / (step - last_step)
-            window, last_step = now, step
+            last_step = step
             log(
-                f"{task} step {step}/{steps} loss {loss_ema:.4f} lr {sched.get_last_lr()[0]:.2e} "
-                f"{per_step:.3f} s/step"
+                f"{task} step {step}/{steps} loss {loss_ema:.4f} lr {current_lr:.2e} {per_step:.3f} s/step "
+                f"({(now - start) / 60:.1f} min)"
             )
             window = time.perf_counter()  # do not count logging/eval time in the next window
-        if eval_every and step % eval_every == 0 and step != steps:
+        if finished:
+            break
+        if eval_every and step % eval_every == 0:
             check(step)
             window = time.perf_counter()
-    final = check(steps)
+    if step < steps:
+        log(f"{task}: time budget of {minutes} min reached at step {step}/{steps}")
+    final = check(step)
     seconds = time.perf_counter() - start
     return {
-        "steps": steps,
+        "steps": step,
         "seconds": round(seconds, 1),
-        "train_seconds_per_step": round((seconds - eval_seconds) / max(1, steps), 4),
+        "train_seconds_per_step": round((seconds - eval_seconds) / max(1, step), 4),
         "final": final,
         "curve": curve,
     }
@@ -358,7 +412,11 @@ def train(
     cancel: threading.Event | None = None,
     *,
     caption_steps: int | None = None,
+    minutes: float | None = None,
+    caption_minutes: float | None = None,
     tasks: tuple[str, ...] = ("vqa", "caption"),
+    init: Path | None = None,
+    lr: float = 1e-3,
     eval_every: int | None = None,
     eval_pictures: int = 150,
     final_eval_pictures: int = 400,
@@ -371,8 +429,18 @@ def train(
     Held-out accuracy (greedy `generate` on `evaluate.heldout(eval_pictures)`) is logged every
     `eval_every` steps (default: 10 checks per run) and at the end on `final_eval_pictures` pictures.
     `workers` DataLoader processes draw the pictures (default 1, 0 for runs under 50 steps).
+    `minutes` / `caption_minutes` cap the training wall time (evaluation excluded): the cosine decay then
+    follows whichever of steps or time runs out first, so a busy machine still ends with a decayed model
+    (runs are then no longer reproducible step for step).
+    `init` continues from an earlier run's folders (`init/vqa`, `init/caption`) instead of fresh weights,
+    e.g. with a lower `lr` to polish a model that ran out of time.
     Raises `TrainingCancelled` when `cancel` is set; folders completed before stay.
     """
+    import os
+
+    # Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine (or with the picture worker)
+    # spinning threads make a step 3-10x slower. Only effective if torch is not imported yet.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
     from transformers import BlipForConditionalGeneration, BlipForQuestionAnswering
 
@@ -387,56 +455,93 @@ def train(
     work = out / ".tokenizer"
     save_tokenizer(vocab, work)
     text = TextIds(work / "tokenizer.json")
-    if workers is None:
-        workers = 1 if steps >= 50 else 0
-    report: dict[str, Any] = {"seed": seed, "batch": batch, "model": MODEL_CONFIG, "heldout_seed": HELDOUT_SEED}
-    report_path = out / "train_report.json"
-    held = HeldOut(eval_pictures)
-    log(f"demo training: tasks {', '.join(tasks)}, seed {seed}, batch {batch}, out {out}")
+    try:
+        if workers is None:
+            workers = 1 if steps >= 50 else 0
+        report: dict[str, Any] = {
+            "seed": seed,
+            "batch": batch,
+            "model": MODEL_CONFIG,
+            "heldout_seed": HELDOUT_SEED,
+        }
+        report_path = out / "train_report.json"
+        held = HeldOut(eval_pictures)
+        log(f"demo training: tasks {', '.join(tasks)}, seed {seed}, batch {batch}, out {out}")
 
-    vqa_model = None
-    if "vqa" in tasks:
-        torch.manual_seed(seed)
-        vqa_model = BlipForQuestionAnswering(config)
-        params = sum(p.numel() for p in vqa_model.parameters())
-        log(f"vqa: {params / 1e6:.2f} M parameters, {steps} steps")
-        every = eval_every if eval_every is not None else max(50, steps // 10)
-        result = _fit(
-            vqa_model, "vqa", steps, seed=seed, batch=batch, text=text, held=held, log=log, cancel=cancel,
-            eval_every=every, workers=workers,
-        )
-        final = eval_vqa(vqa_model, text, HeldOut(final_eval_pictures)) if final_eval_pictures else None
-        if final:
-            log(f"vqa final on {final_eval_pictures} held-out pictures: {format_result(final)}")
-        _save(vqa_model, vocab, out / "vqa")
-        report["vqa"] = {**result, "parameters": params, "final_large": final}
-        report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-        log(f"vqa: saved {out / 'vqa'} after {result['seconds'] / 60:.1f} min")
+        vqa_model = None
+        if "vqa" in tasks:
+            torch.manual_seed(seed)
+            if init is not None:
+                vqa_model = BlipForQuestionAnswering.from_pretrained(Path(init) / "vqa")
+                log(f"vqa: starting from {Path(init) / 'vqa'}")
+            else:
+                vqa_model = BlipForQuestionAnswering(config)
+            params = sum(p.numel() for p in vqa_model.parameters())
+            log(f"vqa: {params / 1e6:.2f} M parameters, {steps} steps")
+            every = eval_every if eval_every is not None else max(50, steps // 10)
+            result = _fit(
+                vqa_model,
+                "vqa",
+                steps,
+                seed=seed,
+                batch=batch,
+                text=text,
+                held=held,
+                log=log,
+                cancel=cancel,
+                eval_every=every,
+                workers=workers,
+                minutes=minutes,
+                lr=lr,
+            )
+            final = eval_vqa(vqa_model, text, HeldOut(final_eval_pictures)) if final_eval_pictures else None
+            if final:
+                log(f"vqa final on {final_eval_pictures} held-out pictures: {format_result(final)}")
+            _save(vqa_model, vocab, out / "vqa")
+            report["vqa"] = {**result, "parameters": params, "final_large": final}
+            report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+            log(f"vqa: saved {out / 'vqa'} after {result['seconds'] / 60:.1f} min")
 
-    if "caption" in tasks:
-        n_caption = caption_steps if caption_steps is not None else max(1, steps // 3)
-        torch.manual_seed(seed + 1)
-        cap_model = BlipForConditionalGeneration(config)
-        if vqa_model is not None:
-            cap_model.vision_model.load_state_dict(vqa_model.vision_model.state_dict())
-            emb = vqa_model.text_decoder.bert.embeddings.state_dict()
-            cap_model.text_decoder.bert.embeddings.load_state_dict(emb)
-            log("caption: vision encoder and word embeddings start from the VQA model")
-        params = sum(p.numel() for p in cap_model.parameters())
-        log(f"caption: {params / 1e6:.2f} M parameters, {n_caption} steps")
-        every = eval_every if eval_every is not None else max(50, n_caption // 6)
-        result = _fit(
-            cap_model, "caption", n_caption, seed=seed, batch=batch, text=text, held=held, log=log, cancel=cancel,
-            eval_every=every, workers=workers,
-        )
-        final = eval_caption(cap_model, text, HeldOut(final_eval_pictures)) if final_eval_pictures else None
-        if final:
-            log(f"caption final on {final_eval_pictures} held-out pictures: {format_result(final)}")
-        _save(cap_model, vocab, out / "caption")
-        report["caption"] = {**result, "parameters": params, "final_large": final}
-        report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-        log(f"caption: saved {out / 'caption'} after {result['seconds'] / 60:.1f} min")
-
-    shutil.rmtree(work, ignore_errors=True)
+        if "caption" in tasks:
+            n_caption = caption_steps if caption_steps is not None else max(1, steps // 3)
+            torch.manual_seed(seed + 1)
+            cap_model = BlipForConditionalGeneration(config)
+            if init is not None and (Path(init) / "caption").is_dir():
+                cap_model = BlipForConditionalGeneration.from_pretrained(Path(init) / "caption")
+                log(f"caption: starting from {Path(init) / 'caption'}")
+            elif vqa_model is not None:
+                cap_model.vision_model.load_state_dict(vqa_model.vision_model.state_dict())
+                emb = vqa_model.text_decoder.bert.embeddings.state_dict()
+                cap_model.text_decoder.bert.embeddings.load_state_dict(emb)
+                log("caption: vision encoder and word embeddings start from the VQA model")
+            params = sum(p.numel() for p in cap_model.parameters())
+            log(f"caption: {params / 1e6:.2f} M parameters, {n_caption} steps")
+            every = eval_every if eval_every is not None else max(50, n_caption // 6)
+            result = _fit(
+                cap_model,
+                "caption",
+                n_caption,
+                seed=seed,
+                batch=batch,
+                text=text,
+                held=held,
+                log=log,
+                cancel=cancel,
+                eval_every=every,
+                workers=workers,
+                minutes=caption_minutes,
+                lr=lr,
+            )
+            final = (
+                eval_caption(cap_model, text, HeldOut(final_eval_pictures)) if final_eval_pictures else None
+            )
+            if final:
+                log(f"caption final on {final_eval_pictures} held-out pictures: {format_result(final)}")
+            _save(cap_model, vocab, out / "caption")
+            report["caption"] = {**result, "parameters": params, "final_large": final}
+            report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+            log(f"caption: saved {out / 'caption'} after {result['seconds'] / 60:.1f} min")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     log("demo training: done")
     return out
