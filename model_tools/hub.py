@@ -125,3 +125,16 @@ class _ByteCounter:
 
     def refresh(self) -> None:
         return None
+
+
+def cached_bytes(repo_id: str) -> int:
+    """Bytes of `repo_id` already in the local Hugging Face cache (finished files and partial ones).
+
+    More than zero for a model not yet converted means a download was interrupted: it resumes from there.
+    """
+    from huggingface_hub import constants
+
+    folder = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and not p.is_symlink())

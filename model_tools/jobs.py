@@ -63,3 +63,24 @@ def atomic_folder(target: Path, *, replace: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_temporaries(target: Path) -> list[Path]:
+    """Tidy up after an `atomic_folder(target)` whose process was killed mid-way; returns the folders removed.
+
+    Its temporary siblings go; a previous version put aside for a swap comes back if `target` is missing.
+    """
+    target = Path(target)
+    removed: list[Path] = []
+    if not target.parent.is_dir():
+        return removed
+    for folder in target.parent.glob(f".{target.name}.tmp-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    for folder in sorted(target.parent.glob(f".{target.name}.old-*")):
+        if target.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        else:
+            os.replace(folder, target)
+    return removed

@@ -87,3 +87,30 @@ def delete(model: ConvertedModel) -> None:
     trash = model.path.with_name(f".{model.path.name}.deleting")
     model.path.rename(trash)  # atomic: the model disappears from the list at once
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def weight_modes(model: ConvertedModel, precision: str) -> dict[str, str]:
+    """How each part's weights are stored in `precision`: "fp16", "int8" or "int4" (an INT4 decoder is kept
+    in the int8/ folder, made with `quantize --decoder int4`)."""
+    from .runtime.model_dir import components
+
+    entry = model.manifest["precisions"].get(precision, {})
+    parts = entry.get("parts") or {}
+    out = {}
+    for part in components(model.task):
+        mode = str((parts.get(part) or {}).get("mode") or precision).lower()
+        out[part] = "int4" if mode.startswith("int4") else "int8" if mode.startswith("int8") else precision
+    return out
+
+
+def modes_label(precision: str, modes: dict[str, str]) -> str:
+    """"FP16", "INT8", or "INT8 (INT4 decoder)" when some parts' weights (from `weight_modes`) are INT4."""
+    int4 = [part for part, mode in modes.items() if mode == "int4"]
+    if not int4:
+        return precision.upper()
+    which = "decoder" if int4 == ["text_decoder"] else ", ".join(int4)
+    return f"{precision.upper()} (INT4 {which})"
+
+
+def precision_label(model: ConvertedModel, precision: str) -> str:
+    return modes_label(precision, weight_modes(model, precision))
