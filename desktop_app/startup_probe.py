@@ -81,8 +81,10 @@ def measure(exe: Path | None, runs: int, model: Path | None = None) -> dict[str,
         cmd += ["--model", str(model)]
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    _run_once(cmd, env)  # warm-up: disk cache, OpenVINO compile cache
-    samples = [_run_once(cmd, env) for _ in range(runs)]
+    with tempfile.TemporaryDirectory(prefix="glimpse-probe-") as config:
+        env["GLIMPSE_CONFIG_DIR"] = config  # a first start: not the user's last model or window
+        _run_once(cmd, env)  # warm-up: disk cache, OpenVINO compile cache
+        samples = [_run_once(cmd, env) for _ in range(runs)]
     result: dict[str, Any] = {"source": "bundle" if exe else "source install", "command": cmd, "runs": runs}
     for key in ("window_shown_s", "first_answer_s", "process_exit_s"):
         result[key] = statistics.median(float(s[key]) for s in samples)
