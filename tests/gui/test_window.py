@@ -211,12 +211,36 @@ def test_entry_point_starts_without_the_training_stack():
     assert out.stdout.strip() == "[]"
 
 
-def test_self_test_flag_is_reserved():
+def test_self_test_answers_with_the_demo_model(capsys):
+    import json
+
     from desktop_app.__main__ import main
 
-    assert main(["--self-test"]) == 2
+    assert main(["--self-test"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["model"] == "demo-shapes-vqa"
+    for precision in ("fp16", "int8"):
+        assert report[precision]["answer"] == "red"
+        assert {"red", "circle"} <= set(report[precision]["caption"].split())
     with pytest.raises(SystemExit):
         main(["--help"])
+
+
+def test_self_test_fails_with_a_reason_when_the_demo_model_is_damaged(capsys, monkeypatch, tmp_path):
+    import json
+    import shutil
+
+    from desktop_app.__main__ import main
+    from model_tools import library
+
+    broken = tmp_path / "demo-shapes-vqa"
+    shutil.copytree(library.DEMO_VQA, broken)
+    (broken / "fp16" / "text_decoder.bin").write_bytes(b"")
+    monkeypatch.setattr(library, "DEMO_VQA", broken)
+    assert main(["--self-test"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["ok"] is False
+    assert "text_decoder.bin" in captured.err
 
 
 def test_remembered_device_that_is_gone_falls_back_to_cpu(qtbot, make_window, tiny_models):
