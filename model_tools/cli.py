@@ -278,9 +278,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     folder = args.model or library.default_model("vqa")
     model = ConvertedModel.open(folder)
-    vqa = load(folder, args.precision, args.device) if model.task == "vqa" else None
+    # Pure INT8 files: the point is what quantization does to accuracy.
+    vqa = load(folder, args.precision, args.device, mixed=False) if model.task == "vqa" else None
     partner = library.caption_partner(model)
-    cap = load(partner, args.precision, args.device) if partner else None
+    cap = load(partner, args.precision, args.device, mixed=False) if partner else None
 
     def progress(done: int, total: int) -> None:
         if done % 50 == 0 or done == total:

@@ -133,7 +133,7 @@ def compare(
     pipes = {}
     for i, precision in enumerate(precisions):
         check_cancel(cancel)
-        pipes[precision] = load(model.path, precision, device)
+        pipes[precision] = load(model.path, precision, device, mixed=False)  # what quantization itself does
         report(on_progress, "load", i + 1, len(precisions), "models", f"Compiled {precision.upper()}")
     pipes.setdefault(candidate, pipes[baseline])
     mode = "vqa" if model.task == "vqa" else "caption"

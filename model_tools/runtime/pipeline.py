@@ -267,13 +267,15 @@ def load(
     *,
     hints: dict[str, str] | None = None,
     cache: bool = True,
+    mixed: bool = True,
 ) -> BlipPipeline:
     """Verify and compile a converted model for `device`.
 
     `hints` maps a part name (or "*") to OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16") and
     pins every part to `precision`'s own files. Without it, each part runs with the hint measured fastest on
     this machine, and an INT8 part whose FP16 file measured faster runs that instead (see `tuning`), so
-    INT8 is never slower than FP16. `pipeline.sources` says which file each part runs.
+    INT8 is never slower than FP16. `mixed=False` keeps every part on `precision`'s own files (to measure
+    what quantization itself does). `pipeline.sources` says which file each part runs.
     runs in: any thread (compiling releases the GIL).
     """
     model = ConvertedModel.open(model_dir)
@@ -288,7 +290,7 @@ def load(
         config: dict[str, Any] = {}
         if cache:
             config["CACHE_DIR"] = str(paths.cache_dir() / "ov")
-        source, hint = _choose(model, precision, device, name, hints, cache)
+        source, hint = _choose(model, precision, device, name, hints, cache, mixed)
         if source != precision:
             model.verify(source)
         sources[name] = source
@@ -311,7 +313,13 @@ def load(
 
 
 def _choose(
-    model: ConvertedModel, precision: str, device: str, part: str, hints: dict[str, str] | None, cache: bool = True
+    model: ConvertedModel,
+    precision: str,
+    device: str,
+    part: str,
+    hints: dict[str, str] | None,
+    cache: bool = True,
+    mixed: bool = True,
 ) -> tuple[str, str | None]:
     """(precision folder, hint) for `part`: the caller's hint pins both; else what `tuning` measured here."""
     if hints:
@@ -320,5 +328,7 @@ def _choose(
             return precision, hint
     from . import tuning
 
+    if not mixed:
+        return precision, tuning.choose_hint(model, precision, device, part, compile_cache=cache).hint
     choice = tuning.choose_part(model, precision, device, part, compile_cache=cache)
     return choice.precision, choice.hint

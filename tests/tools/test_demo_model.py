@@ -28,7 +28,8 @@ def demo(request):
     vqa_dir = library.default_model("vqa")
     partner = library.caption_partner(ConvertedModel.open(vqa_dir))
     assert partner is not None, "the demo VQA model names its captioning partner"
-    return request.param, load(vqa_dir, request.param), load(partner, request.param)
+    # Pure INT8 files (no FP16 fallback): these tests are about what quantization kept.
+    return request.param, load(vqa_dir, request.param, mixed=False), load(partner, request.param, mixed=False)
 
 
 def test_demo_is_shipped_with_both_precisions_and_says_so():
