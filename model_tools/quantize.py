@@ -42,6 +42,7 @@ from .runtime.model_dir import (
     file_record,
     write_json_atomic,
 )
+from .runtime.pipeline import _Part
 
 log = logging.getLogger("glimpse.quantize")
 
@@ -433,18 +434,6 @@ class _Job:
         self.ov.save_model(ov_model, str(self.out / f"{part}.xml"), compress_to_fp16=True)
 
 
-class _CompiledPart:
-    """Stands in for a pipeline part: a compiled model called with a dict of inputs."""
-
-    def __init__(self, compiled: Any) -> None:
-        self.compiled = compiled
-        self.request = compiled.create_infer_request()
-
-    def __call__(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-        result = self.request.infer(inputs)
-        return [result[o] for o in self.compiled.outputs]
-
-
 class _Validator:
     """Scores a candidate part by how often the whole pipeline still gives the FP16 model's answers.
 
@@ -468,7 +457,7 @@ class _Validator:
 
     def use(self, part: str, compiled: Any) -> None:
         """From now on `part` is this compiled model (the INT8 vision model while tuning the text encoder)."""
-        self.pipe.parts[part] = _CompiledPart(compiled)  # type: ignore[assignment]
+        self.pipe.parts[part] = _Part(compiled)
 
     def score(self, part: str, compiled: Any, indices: list[int]) -> list[float]:
         saved = self.pipe.parts[part]
