@@ -53,8 +53,8 @@ class ChatController(QObject):
     answer_finished = Signal(object, object)
     answer_failed = Signal(object, object)
     generating_changed = Signal(bool)
-    devices_found = Signal(list)
-    images_read = Signal(list)
+    devices_found = Signal(object)
+    images_read = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
