@@ -72,8 +72,8 @@ class MainWindow(QMainWindow):
     """Signals for whoever watches (tests, a future self-test): `images_added(list[SessionImage])` and
     `images_failed(list[ImageRead])` after each batch of pictures comes in."""
 
-    images_added = Signal(list)
-    images_failed = Signal(list)
+    images_added = Signal(object)
+    images_failed = Signal(object)
 
     def __init__(
         self,
@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self._extra_models: list[ConvertedModel] = []
         self._can_describe = True  # until a loaded model says otherwise
         self._describe_blocker = ""
+        self.tools_window = None  # Model Tools (desktop_app.tools_panel), made on first use
 
         self.setWindowTitle("Glimpse")
         self.setWindowIcon(app_icon())
@@ -241,6 +242,12 @@ class MainWindow(QMainWindow):
         self.read_aloud_action.setCheckable(True)
         self.read_aloud_action.setChecked(self.settings.read_aloud)
         self.read_aloud_action.setVisible(False)
+        self.model_tools_action = a(
+            "&Model Tools…",
+            self.show_model_tools,
+            "Ctrl+Shift+M",
+            tip="Download, convert, quantize and compare models",
+        )
         self.show_log_action = a("Show &Log", self.show_log, tip="Open Glimpse's log file")
         self.about_action = a("&About Glimpse", self.show_about, icon="help-about")
 
@@ -283,6 +290,8 @@ class MainWindow(QMainWindow):
             self.read_aloud_action,
         ):
             view_menu.addSeparator() if action is None else view_menu.addAction(action)
+        tools_menu = bar.addMenu("&Tools")
+        tools_menu.addAction(self.model_tools_action)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.show_log_action)
         help_menu.addAction(self.about_action)
@@ -367,6 +376,33 @@ class MainWindow(QMainWindow):
         models += [m for m in self._extra_models if m.path.resolve() not in known]
         self.model_bar.set_models(models, current)
         self._has_models = bool(models)
+
+    def refresh_models(self) -> None:
+        """Re-read the installed models (a Model Tools job added, changed or removed one); the model in use
+        stays, and its precision switch learns about a new INT8 version."""
+        self._extra_models = [m for m in self._extra_models if (m.path / "manifest.json").is_file()]
+        spec = self._wanted_spec()
+        self._refresh_model_list(spec.path if spec else None)
+        self.status.showMessage("Model list updated (Model Tools)", 4000)
+        if spec is not None:
+            self._show_loaded_spec()
+        elif self._has_models and self.models.current is None and not self.models.busy:
+            self._start_model(None)  # the first model arrived: use it
+        self._update_empty_chat()
+
+    def show_model_tools(self, page: str | None = None):  # -> ModelToolsWindow
+        """Tools ▸ Model Tools… (Ctrl+Shift+M): open (or raise) the Model Tools window, on `page` if given."""
+        if self.tools_window is None:
+            from .tools_panel import ModelToolsWindow
+
+            self.tools_window = ModelToolsWindow(self)
+            self.tools_window.models_changed.connect(self.refresh_models)
+        if page:
+            self.tools_window.show_page(page)
+        self.tools_window.show()
+        self.tools_window.raise_()
+        self.tools_window.activateWindow()
+        return self.tools_window
 
     def _remember_model(self, model: ConvertedModel) -> None:
         if all(m.path.resolve() != model.path.resolve() for m in self._extra_models):
@@ -854,7 +890,8 @@ class MainWindow(QMainWindow):
         self._collect_settings()
         self._save_settings()
         self.speaker.stop()
-        self.threads_stopped = self.controller.shutdown(self.shutdown_timeout_ms)
+        tools_stopped = self.tools_window.shutdown(self.shutdown_timeout_ms) if self.tools_window else True
+        self.threads_stopped = self.controller.shutdown(self.shutdown_timeout_ms) and tools_stopped
         for dialog in self.findChildren(QWidget):
             if dialog.isWindow() and dialog is not self:
                 dialog.close()

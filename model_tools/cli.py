@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .jobs import disable_telemetry
+
+    disable_telemetry()
     try:
         return int(COMMANDS[args.command](args) or 0)
     except Cancelled:

@@ -29,7 +29,7 @@ CSV_COLUMNS = ("section", "item", "question")
 
 
 def series_label(data: dict[str, Any], precision: str) -> str:
-    """"FP16", "INT8", or "INT8 (INT4 decoder)" for a precision of the report."""
+    """The label of a precision of the report: "FP16", "INT8", or "INT8 (INT4 decoder)"."""
     return modes_label(precision, (data.get("weights") or {}).get(precision) or {})
 
 
@@ -47,9 +47,7 @@ def chart_data(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     largest = max(data["sizes_bytes"][p][c] for p in precisions for c in parts)
     unit, scale = size_unit(largest)
     cand_modes = (data.get("weights") or {}).get(cand) or {}
-    size_labels = [
-        PART_LABELS.get(c, c) + (" (INT4)" if cand_modes.get(c) == "int4" else "") for c in parts
-    ]
+    size_labels = [PART_LABELS.get(c, c) + (" (INT4)" if cand_modes.get(c) == "int4" else "") for c in parts]
     mode = next(iter(data["latency_ms"]))
     latency = data["latency_ms"][mode]
     stages = list(latency[base])
@@ -61,7 +59,8 @@ def chart_data(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "keys": parts,
             "categories": size_labels,
             "series": [
-                (series_label(data, p), p, [data["sizes_bytes"][p][c] / scale for c in parts]) for p in precisions
+                (series_label(data, p), p, [data["sizes_bytes"][p][c] / scale for c in parts])
+                for p in precisions
             ],
         },
         "latency": {
@@ -70,7 +69,9 @@ def chart_data(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "scale": 1.0,
             "keys": stages,
             "categories": [STAGE_LABELS.get(s, s) for s in stages],
-            "series": [(series_label(data, p), p, [float(latency[p][s]) for s in stages]) for p in precisions],
+            "series": [
+                (series_label(data, p), p, [float(latency[p][s]) for s in stages]) for p in precisions
+            ],
         },
     }
 
@@ -107,20 +108,35 @@ def csv_rows(data: dict[str, Any]) -> list[list[Any]]:
     base, cand = data["baseline"], data["candidate"]
     rows: list[list[Any]] = [[*CSV_COLUMNS, base, cand, "ratio", "same"]]
     for part, size in data["sizes_bytes"][base].items():
-        rows.append(["size_bytes", part, "", size, data["sizes_bytes"][cand][part], data["compression"][part], ""])
+        rows.append(
+            ["size_bytes", part, "", size, data["sizes_bytes"][cand][part], data["compression"][part], ""]
+        )
     for mode, table in data["latency_ms"].items():
         for stage, ms in table[base].items():
-            rows.append([f"latency_ms_{mode}", stage, "", ms, table[cand][stage], data["speedup"][mode][stage], ""])
+            rows.append(
+                [f"latency_ms_{mode}", stage, "", ms, table[cand][stage], data["speedup"][mode][stage], ""]
+            )
         tokens = data.get("tokens", {}).get(mode)
         if tokens:
             rows.append([f"tokens_{mode}", "median new tokens", "", tokens[base], tokens[cand], "", ""])
     same = round(data["agreement"] * data["compared"])
-    rows.append(["agreement", "same answer", "", "", "", round(data["agreement"], 4), f"{same}/{data['compared']}"])
+    rows.append(
+        ["agreement", "same answer", "", "", "", round(data["agreement"], 4), f"{same}/{data['compared']}"]
+    )
     pairs = data.get("answers") or data.get("differing") or []
     for pair in pairs:
         equal = " ".join(pair["baseline"].lower().split()) == " ".join(pair["candidate"].lower().split())
-        rows.append(["answer", pair["image"], pair["question"], pair["baseline"], pair["candidate"], "",
-                     "yes" if equal else "no"])
+        rows.append(
+            [
+                "answer",
+                pair["image"],
+                pair["question"],
+                pair["baseline"],
+                pair["candidate"],
+                "",
+                "yes" if equal else "no",
+            ]
+        )
     return rows
 
 

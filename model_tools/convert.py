@@ -92,7 +92,8 @@ def convert(
     check_cancel(cancel)
     stages = components(task)
     total = len(stages) + 2
-    report(on_progress, "load", 0, total, message=f"Loading {folder.name} with transformers")
+    label = folder.name if src.is_dir() else source_id  # a download sits in a folder named after its commit
+    report(on_progress, "load", 0, total, message=f"Loading {label} with transformers")
     model = _load_torch_model(folder, arch)
     if out.exists() and not overwrite:
         raise ConversionError(f"{out} already exists.", "Choose another folder or allow overwriting.")
@@ -116,12 +117,16 @@ def convert(
 def _load_torch_model(folder: Path, arch: str) -> Any:
     import torch
     import transformers
+    from safetensors import SafetensorError  # a damaged or truncated weights file
 
     cls = getattr(transformers, arch)
     try:
         model = cls.from_pretrained(folder, use_safetensors=True, dtype=torch.float32)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ConversionError(f"transformers could not load {folder.name}: {str(exc).splitlines()[0]}") from exc
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise ConversionError(
+            f"transformers could not load {folder.name}: {str(exc).splitlines()[0]}",
+            "Its files may be damaged or incomplete: download or copy the model again.",
+        ) from exc
     return model.eval()
 
 

@@ -84,3 +84,17 @@ def remove_temporaries(target: Path) -> list[Path]:
         else:
             os.replace(folder, target)
     return removed
+
+
+def disable_telemetry() -> None:
+    """Keep OpenVINO's converter and NNCF from reporting usage to Google Analytics: Glimpse promises that
+    nothing leaves the machine, and the processes they fork to send it outlive a job (and, offline, hang).
+
+    Declines consent the way `opt_in_out --opt_out` does, for this process only, without writing the user's
+    consent file. Call before converting or quantizing.
+    """
+    try:
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:
+        return
+    OptInChecker.check = lambda self, *args, **kwargs: ConsentCheckResult.DECLINED  # type: ignore[method-assign]

@@ -73,6 +73,10 @@ def import_converted(folder: Path, name: str | None = None) -> ConvertedModel:
         raise GlimpseError(f"A model called {target.name} is already installed.", "Delete it first or pick another name.")
     with atomic_folder(target) as tmp:
         shutil.copytree(source.path, tmp, dirs_exist_ok=True)
+        if name:  # imported under another name: the model calls itself that too (lists show the name)
+            from .runtime.model_dir import write_json_atomic
+
+            write_json_atomic(tmp / MANIFEST, {**source.manifest, "name": name})
     return ConvertedModel.open(target)
 
 
@@ -104,7 +108,8 @@ def weight_modes(model: ConvertedModel, precision: str) -> dict[str, str]:
 
 
 def modes_label(precision: str, modes: dict[str, str]) -> str:
-    """"FP16", "INT8", or "INT8 (INT4 decoder)" when some parts' weights (from `weight_modes`) are INT4."""
+    """The label of a precision: "FP16", "INT8", or "INT8 (INT4 decoder)" when some parts' weights (from
+    `weight_modes`) are INT4."""
     int4 = [part for part, mode in modes.items() if mode == "int4"]
     if not int4:
         return precision.upper()
