@@ -12,16 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, QThreadPool, Signal, Slot
 
-from model_tools.runtime import Answer, Device
+from model_tools.runtime import Device
 
 from .aio import spawn
 from .conversation import FAILED, PENDING, STOPPED, STREAMING, WAITING, Turn
 from .errors import describe
 from .models import ModelManager
 from .workers import DeviceListWorker, GenerationWorker, ImageRead, ImageReadWorker, run_worker
+
+if TYPE_CHECKING:
+    from model_tools.runtime import Answer
 
 log = logging.getLogger("glimpse.app.controller")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
@@ -34,7 +35,6 @@ from PySide6.QtWidgets import (
 
 from model_tools import library
 from model_tools.runtime import (
-    BlipPipeline,
     ConvertedModel,
     DeviceUnavailableError,
     GlimpseError,
@@ -60,6 +60,9 @@ from .speech import Speaker
 from .status import GlimpseStatusBar
 from .theme import ensure_theme
 from .workers import ImageRead
+
+if TYPE_CHECKING:
+    from model_tools.runtime import BlipPipeline
 
 log = logging.getLogger("glimpse.app.window")
 

@@ -12,14 +12,18 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from model_tools import library
-from model_tools.runtime import BlipPipeline, ConvertedModel, GlimpseError, ModelNotFoundError
+from model_tools.runtime import ConvertedModel, GlimpseError, ModelNotFoundError
 
 from .aio import spawn
 from .workers import LoadWorker, run_worker
+
+if TYPE_CHECKING:
+    from model_tools.runtime import BlipPipeline
 
 log = logging.getLogger("glimpse.app.models")
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import psutil
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
-from model_tools.runtime import BlipPipeline
+if TYPE_CHECKING:
+    from model_tools.runtime import BlipPipeline
+
 
 MEMORY_EVERY_MS = 2000
 

@@ -17,11 +17,14 @@ import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from model_tools.runtime import BlipPipeline, list_devices, load, load_image
+from model_tools.runtime import list_devices
+
+if TYPE_CHECKING:
+    from model_tools.runtime import BlipPipeline
 
 log = logging.getLogger("glimpse.app.workers")
 
@@ -82,6 +85,8 @@ class LoadWorker(Worker):
         self.signals.progressed.emit(
             f"Loading {self.model_dir.name} ({self.precision.upper()}) on {self.device}…"
         )
+        from model_tools.runtime import load  # imports openvino: here, on a worker, not at start-up
+
         pipe = load(self.model_dir, precision=self.precision, device=self.device)
         log.info("Loaded %s %s on %s in %.2f s", self.model_dir, self.precision, self.device, pipe.load_s)
         if self.warm_up and not self.cancel.is_set():
@@ -179,6 +184,8 @@ class ImageReadWorker(Worker):
         import hashlib
 
         from PIL import Image
+
+        from model_tools.runtime import load_image
 
         rgb = load_image(source)
         path: Path | None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-
-import openvino as ov
+from typing import TYPE_CHECKING
 
 from .errors import DeviceUnavailableError
+
+if TYPE_CHECKING:
+    import openvino as ov
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,10 @@ class Device:
 
 @lru_cache(maxsize=1)
 def core() -> ov.Core:
-    """One OpenVINO Core per process: plugins load once."""
+    """One OpenVINO Core per process: plugins load once. (openvino is imported here, on first use, so that
+    the window can show before the ~0.4 s import.)"""
+    import openvino as ov
+
     return ov.Core()
 
 
