@@ -66,6 +66,8 @@ def _run_once(cmd: list[str], env: dict[str, str]) -> dict[str, float | str]:
         events = {e["event"]: e for e in map(json.loads, out.read_text().splitlines())}
     if "failed" in events:
         raise RuntimeError(f"the app failed: {events['failed']['error']}")
+    if "first_answer" not in events:
+        raise RuntimeError(f"no answer (exit {proc.returncode}, events {sorted(events)}): {proc.stderr.strip()[-800:]}")
     return {
         "window_shown_s": events["window_shown"]["t"] - t0,
         "first_answer_s": events["first_answer"]["t"] - t0,

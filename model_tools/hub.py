@@ -65,7 +65,9 @@ def download(
                 hf_hub_download(repo_id, info.filename, revision=commit, tqdm_class=counter)
         folder = snapshot_download(repo_id, revision=commit, allow_patterns=ALLOW_PATTERNS)
     except RepositoryNotFoundError:
-        raise ConversionError(f"There is no model called '{repo_id}' on Hugging Face.", "Check the spelling.") from None
+        raise ConversionError(
+            f"There is no model called '{repo_id}' on Hugging Face.", "Check the spelling."
+        ) from None
     except GatedRepoError:
         raise ConversionError(f"{repo_id} needs you to accept its terms on Hugging Face first.") from None
     except RevisionNotFoundError:
@@ -99,8 +101,11 @@ class _ByteCounter:
     def for_job(
         cls, done: int, total: int, label: str, on_progress: OnProgress | None, cancel: threading.Event | None
     ) -> type[_ByteCounter]:
-        return type("ByteCounter", (cls,), {"done": done, "total": total, "label": label,
-                                            "on_progress": on_progress, "cancel": cancel})
+        return type(
+            "ByteCounter",
+            (cls,),
+            {"done": done, "total": total, "label": label, "on_progress": on_progress, "cancel": cancel},
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         type(self).done += int(kwargs.get("initial") or 0)  # bytes resumed from an earlier attempt
@@ -132,8 +137,10 @@ def cached_bytes(repo_id: str) -> int:
 
     More than zero for a model not yet converted means a download was interrupted: it resumes from there.
     """
-    from huggingface_hub import constants
-
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # the runtime bundle: it downloads nothing
+        return 0
     folder = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "blobs"
     if not folder.is_dir():
         return 0

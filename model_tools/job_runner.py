@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import job_wire
-from .jobs import OnProgress, Progress, disable_telemetry
+from . import job_wire, jobs
+from .jobs import NO_TOOLS_FIX, OnProgress, Progress, disable_telemetry
 from .runtime.errors import Cancelled, GlimpseError
 from .runtime.model_dir import ConvertedModel
 
@@ -149,12 +149,12 @@ def run(
         if exc.name and exc.name.split(".")[0] in TOOLS_MODULES:
             raise GlimpseError(
                 f"This Glimpse has no model conversion tools ({exc.name} is not installed).",
-                "Use the full bundle, or install from source with the tools extra: pip install -e '.[tools]'.",
+                NO_TOOLS_FIX,
             ) from exc
         raise
 
 
-TOOLS_MODULES = {"torch", "transformers", "nncf", "datasets", "safetensors", "matplotlib"}
+TOOLS_MODULES = {*jobs.TOOLS_MODULES, "datasets", "matplotlib"}
 
 
 # -- the process ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import threading
@@ -98,3 +99,15 @@ def disable_telemetry() -> None:
     except ImportError:
         return
     OptInChecker.check = lambda self, *args, **kwargs: ConsentCheckResult.DECLINED  # type: ignore[method-assign]
+
+
+# What converting and quantizing need beyond the runtime: the `tools` extra, left out of the runtime bundle.
+TOOLS_MODULES = ("torch", "transformers", "nncf", "safetensors", "huggingface_hub")
+NO_TOOLS_FIX = (
+    "Use the full Glimpse bundle, or install from source with the tools extra: pip install -e '.[tools]'."
+)
+
+
+def missing_tools() -> list[str]:
+    """The conversion tools that are not installed here (none from source with the tools extra)."""
+    return [name for name in TOOLS_MODULES if importlib.util.find_spec(name) is None]

@@ -109,6 +109,7 @@ class ConvertPage(ToolPage):
         self.body.addLayout(row)
         self.body.addWidget(self.job_view, 1)
         self.start_buttons = [self.convert_button]
+        self.require_tools(self.convert_button, what="Converting")
 
         self.source_group.buttonToggled.connect(lambda *_: self._on_source_changed())
         self.catalog_combo.currentIndexChanged.connect(lambda *_: self._on_source_changed())

@@ -143,6 +143,7 @@ class ModelsPage(ToolPage):
             self.delete_button,
             self.download_button,
         ]
+        self.require_tools(self.import_hf_button, self.download_button, what="Downloading and converting")
         self.refresh()
 
     # -- lists ----------------------------------------------------------------------------------------------

@@ -198,6 +198,7 @@ class QuantizePage(ToolPage):
         self.body.addWidget(self.job_view, 1)
         self.body.addWidget(self.summary, 1)
         self.start_buttons = [self.quantize_button]
+        self.require_tools(self.quantize_button, what="Quantizing")
 
         self.calibration_group.buttonToggled.connect(lambda *_: self._update_enabled())
         self.decoder_group.buttonToggled.connect(lambda *_: self._update_enabled())

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from model_tools import library
-from model_tools.jobs import Progress
+from model_tools.jobs import NO_TOOLS_FIX, Progress, missing_tools
 from model_tools.runtime import ConvertedModel
 
 from ..errors import describe
@@ -355,12 +355,18 @@ class ToolPage(QWidget):
         self.notice.setObjectName("pageNotice")
         self.notice.setWordWrap(True)
         self.notice.hide()
+        self.tools_note = QLabel()  # stays while this Glimpse lacks the conversion tools
+        self.tools_note.setObjectName("pageNotice")
+        self.tools_note.setWordWrap(True)
+        self.tools_note.hide()
+        self.tools_buttons: list[QAbstractButton] = []
         self.body = QVBoxLayout(self)
         self.body.setContentsMargins(20, 16, 20, 16)
         self.body.setSpacing(10)
         self.body.addWidget(title)
         self.body.addWidget(blurb)
         self.body.addWidget(self.notice)
+        self.body.addWidget(self.tools_note)
         runner.busy_changed.connect(self._on_busy_changed)
 
     def refused(self) -> bool:
@@ -386,10 +392,31 @@ class ToolPage(QWidget):
     def refresh(self) -> None:
         """Re-read what is installed (after a job, or when the page is shown)."""
 
+    def require_tools(self, *buttons: QAbstractButton, what: str) -> None:
+        """`buttons` need the conversion tools (torch, transformers, NNCF). Where they are missing (the runtime
+        bundle) the buttons stay disabled and a note on the page says why and what to do."""
+        missing = missing_tools()
+        if not missing:
+            return
+        self.tools_buttons = list(buttons)
+        self.tools_note.setText(
+            f"{what} needs the model conversion tools, which this Glimpse does not include "
+            f"({', '.join(missing)} missing). {NO_TOOLS_FIX}"
+        )
+        self.tools_note.show()
+        for button in buttons:
+            button.setProperty("idleTip", f"Needs the conversion tools: {NO_TOOLS_FIX}")
+            button.setToolTip(button.property("idleTip"))
+        self.refresh_buttons()
+
+    def startable(self, button: QAbstractButton) -> bool:
+        """Whether `button` may be pressed now that no job runs."""
+        return button not in self.tools_buttons and self.can_start(button)
+
     def _on_busy_changed(self, busy: bool) -> None:
         reason = self.runner.refusal() if busy else None
         for button in self.start_buttons:
-            button.setEnabled(not busy and self.can_start(button))
+            button.setEnabled(not busy and self.startable(button))
             button.setToolTip(reason or button.property("idleTip") or "")
         job = self.runner.current
         if busy and job is not None and job.page != self.name:
@@ -408,7 +435,7 @@ class ToolPage(QWidget):
     def refresh_buttons(self) -> None:
         busy = self.runner.busy
         for button in self.start_buttons:
-            button.setEnabled(not busy and self.can_start(button))
+            button.setEnabled(not busy and self.startable(button))
 
 
 class ModelCombo(QComboBox):

@@ -482,3 +482,42 @@ def test_quitting_mid_job_ends_it_and_tidies_up(qtbot, make_window, tiny_models,
     assert win.threads_stopped is True
     assert list(private_models.iterdir()) == []
     assert not tools.runner.pool.activeThreadCount()
+
+
+def test_without_the_conversion_tools_those_buttons_say_why(
+    qtbot, monkeypatch, quantized_tiny, private_models
+):
+    """The runtime bundle has no torch: Download, Convert and Quantize are off and say why; Compare works."""
+    from desktop_app.tools_panel import widgets
+    from model_tools import library
+
+    library.import_converted(quantized_tiny, "tiny-q")
+    monkeypatch.setattr(widgets, "missing_tools", lambda: ["torch", "transformers"])
+    window = ModelToolsWindow()
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        models, convert, quantize, compare = (
+            window.pages[p] for p in ("models", "convert", "quantize", "compare")
+        )
+        for page, buttons in (
+            (models, [models.download_button, models.import_hf_button]),
+            (convert, [convert.convert_button]),
+            (quantize, [quantize.quantize_button]),
+        ):
+            assert (
+                page.tools_note.isVisibleTo(page) and "torch, transformers missing" in page.tools_note.text()
+            )
+            for button in buttons:
+                assert not button.isEnabled() and "full Glimpse bundle" in button.toolTip()
+        convert.set_source("Salesforce/blip-vqa-base", "blip")  # a valid form does not switch it back on
+        assert convert.can_start(convert.convert_button)
+        assert not convert.convert_button.isEnabled()
+        assert models.import_converted_button.isEnabled()  # a converted folder needs no tools
+        assert not compare.tools_note.isVisibleTo(compare)
+        compare.refresh()
+        compare.model_combo.select(private_models / "tiny-q")
+        compare.refresh_buttons()
+        assert compare.compare_button.isEnabled()
+    finally:
+        window.shutdown(2000)

@@ -111,7 +111,7 @@ def test_a_build_without_the_tools_says_so(monkeypatch):
         job_runner.run("convert", {})
     assert describe(info.value) == (
         "This Glimpse has no model conversion tools (torch_that_is_not_installed is not installed).",
-        "Use the full bundle, or install from source with the tools extra: pip install -e '.[tools]'.",
+        "Use the full Glimpse bundle, or install from source with the tools extra: pip install -e '.[tools]'.",
     )
     monkeypatch.setattr(job_runner, "TOOLS_MODULES", set())
     with pytest.raises(ModuleNotFoundError):  # any other missing module is a bug, reported as one
