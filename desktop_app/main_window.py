@@ -600,7 +600,9 @@ class MainWindow(QMainWindow):
     def _on_sample_chosen(self, sample: Sample) -> None:
         self.open_files([sample.path])
         if not self.ask_bar.edit.toPlainText().strip():
+            # A suggestion, selected: Enter asks it, typing replaces it.
             self.ask_bar.edit.setPlainText(sample.question)
+            self.ask_bar.edit.selectAll()
         self.ask_bar.edit.setFocus()
 
     def _on_current_image_changed(self, image: SessionImage | None) -> None:

@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--csv", type=Path, help="write the report as a flat CSV table here")
     p.add_argument("--png", type=Path, help="draw a chart here")
+    p = sub.add_parser("profile", help="per-layer times of the vision model, FP16 against INT8 (OpenVINO counters)")
+    p.add_argument("--model", type=Path, required=True, help="converted model folder")
+    p.add_argument("--device", default="CPU")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--hint", default="f32", help="INFERENCE_PRECISION_HINT on CPU (f32, bf16, or none)")
+    p.add_argument("--json", type=Path, help="write the report here too")
+
     p = sub.add_parser("demo", help="make the demo models (tiny BLIP trained on generated shapes)")
     demo = p.add_subparsers(dest="demo_command", required=True)
     d = demo.add_parser("train", help="train, convert and quantize the demo models into --out")
@@ -307,6 +314,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from .profile import profile_vision
+
+    hint = None if args.hint.lower() == "none" else args.hint
+    report = profile_vision(args.model, args.device, args.runs, hint)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
 COMMANDS = {
     "convert": _cmd_convert,
     "ask": _cmd_ask,
@@ -316,6 +335,7 @@ COMMANDS = {
     "demo": _cmd_demo,
     "eval": _cmd_eval,
     "compare": _cmd_compare,
+    "profile": _cmd_profile,
 }
 
 if __name__ == "__main__":

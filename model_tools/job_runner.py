@@ -143,6 +143,11 @@ def run(
     job = JOBS.get(kind)
     if job is None:
         raise GlimpseError(f"Unknown Model Tools job '{kind}'.", f"Use one of: {', '.join(JOBS)}.")
+    missing = jobs.missing_tools() if kind in NEEDS_TOOLS else []
+    if missing:
+        raise GlimpseError(
+            f"This Glimpse has no model conversion tools ({', '.join(missing)} missing).", NO_TOOLS_FIX
+        )
     try:
         return job(args, on_progress or (lambda _p: None), cancel or threading.Event())
     except ModuleNotFoundError as exc:
@@ -152,6 +157,9 @@ def run(
                 NO_TOOLS_FIX,
             ) from exc
         raise
+
+
+NEEDS_TOOLS = {"convert", "quantize"}
 
 
 TOOLS_MODULES = {*jobs.TOOLS_MODULES, "datasets", "matplotlib"}

@@ -65,3 +65,17 @@ def test_devices_lists_cpu_and_auto():
     assert out.returncode == 0
     ids = [line.split("\t")[0] for line in out.stdout.splitlines()]
     assert "CPU" in ids and ids[-1] == "AUTO"
+
+
+def test_profile_shows_the_kernels_of_both_precisions(tmp_path):
+    from model_tools.runtime.paths import RESOURCES
+
+    out = run("profile", "--model", str(RESOURCES / "models" / "demo-shapes-vqa"), "--runs", "2",
+              "--json", str(tmp_path / "p.json"))
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "p.json").read_text())
+    assert report == json.loads(out.stdout)
+    fp16, int8 = report["fp16"]["top_ms"], report["int8"]["top_ms"]
+    assert any(k.startswith("FullyConnected [") and "f32" in k for k in fp16)  # float kernels in FP16
+    assert any("I8" in k.upper() or "U8" in k.upper() for k in int8)  # integer kernels in the INT8 model
+    assert report["fp16"]["total_ms"] > 0 and report["int8"]["total_ms"] > 0

@@ -202,6 +202,7 @@ class ComparePage(ToolPage):
         self.body.addWidget(self.job_view)
         self.body.addWidget(self.headline)
         self.body.addWidget(self.results, 1)
+        self.body.addStretch(0)  # before the first report: the form stays at the top, the space below
         self.start_buttons = [self.compare_button]
         runner.job_finished.connect(self._on_job_finished)
         self.refresh()

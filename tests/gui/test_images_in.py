@@ -202,3 +202,25 @@ def test_zoom_recent_and_switching_pictures(qtbot, make_window, tiny_models, pic
         first.trigger()
     assert blocker.args[0][0].path == picture_files[1].resolve()
     assert win.image_panel.strip.count() == 2  # the same picture is not added twice
+
+
+def test_a_sample_opens_with_its_question_suggested(qtbot, make_window, tiny_models):
+    """Clicking a sample loads it and suggests its question, selected: typing replaces it, Enter would ask it."""
+    from PySide6.QtWidgets import QToolButton
+
+    from desktop_app.resources import samples
+
+    win = make_window(tiny_models["vqa"])
+    sample = samples()[0]
+    buttons = [
+        b for b in win.image_panel.findChildren(QToolButton) if b.accessibleName() == f"Sample picture: {sample.title}"
+    ]
+    assert buttons, "a button for the sample"
+    with qtbot.waitSignal(win.images_added, timeout=ANSWER_TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(buttons[0], Qt.MouseButton.LeftButton)
+    assert blocker.args[0][0].path == sample.path.resolve()
+    edit = win.ask_bar.edit
+    assert edit.toPlainText() == sample.question and edit.textCursor().selectedText() == sample.question
+    assert edit.hasFocus() or not win.isActiveWindow()
+    qtbot.keyClicks(edit, "is there a square?")
+    assert edit.toPlainText() == "is there a square?"

@@ -117,6 +117,14 @@ def test_a_build_without_the_tools_says_so(monkeypatch):
     with pytest.raises(ModuleNotFoundError):  # any other missing module is a bug, reported as one
         job_runner.run("convert", {})
 
+    # Where the tools are missing, convert and quantize say so before they start; compare needs none.
+    monkeypatch.setattr(job_runner.jobs, "missing_tools", lambda: ["torch", "nncf"])
+    for kind in ("convert", "quantize"):
+        with pytest.raises(GlimpseError, match=r"no model conversion tools \(torch, nncf missing\)"):
+            job_runner.run(kind, {"source": "Salesforce/blip-vqa-base", "model": "x"})
+    with pytest.raises(KeyError):  # compare went on to read its arguments
+        job_runner.run("compare", {})
+
 
 def test_protocol_lines_and_progress():
     p = Progress("download", 5, 10, "bytes", "Downloading")
