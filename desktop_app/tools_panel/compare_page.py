@@ -36,7 +36,7 @@ from model_tools.runtime import ConvertedModel, Device, GlimpseError
 from ..errors import show_error
 from .charts import BarChartView
 from .jobs import Job, JobRunner
-from .widgets import JobView, ModelCombo, PathField, ToolPage
+from .widgets import JobView, PathField, ToolPage
 
 log = logging.getLogger("glimpse.app.tools")
 
@@ -72,10 +72,9 @@ class ComparePage(ToolPage):
         super().__init__(runner, parent)
         self.report: dict[str, Any] | None = None
 
-        self.model_combo = ModelCombo(comparable, "No model with an INT8 version yet: quantize one first")
-        self.model_combo.setObjectName("compareModel")
-        self.model_combo.setAccessibleName("Model to compare")
-        self.model_combo.currentIndexChanged.connect(lambda *_: self.refresh_buttons())
+        self.model_combo = self.model_chooser(
+            comparable, "No model with an INT8 version yet: quantize one first", "Model to compare"
+        )
         self.device_combo = QComboBox()
         self.device_combo.setObjectName("compareDevice")
         self.device_combo.setAccessibleName("Device")

@@ -29,7 +29,7 @@ from model_tools import library
 from model_tools.runtime import ConvertedModel
 
 from .jobs import Job, JobRunner
-from .widgets import JobView, ModelCombo, PathField, ToolPage, human_bytes, stage_name
+from .widgets import JobView, PathField, ToolPage, human_bytes, stage_name
 
 # quantize.py's defaults (not imported: that module's import chain reaches NNCF).
 DEFAULT_SUBSET_SIZE = 128
@@ -57,10 +57,9 @@ class QuantizePage(ToolPage):
         super().__init__(runner, parent)
         self.last_result: dict[str, Any] | None = None
 
-        self.model_combo = ModelCombo(quantizable, "No converted model yet: convert one first")
-        self.model_combo.setObjectName("quantizeModel")
-        self.model_combo.setAccessibleName("Model to quantize")
-        self.model_combo.currentIndexChanged.connect(lambda *_: self.refresh_buttons())
+        self.model_combo = self.model_chooser(
+            quantizable, "No converted model yet: convert one first", "Model to quantize"
+        )
 
         self.calibration_group = QButtonGroup(self)
         self.builtin_radio = QRadioButton("&Built-in samples")

@@ -409,6 +409,14 @@ class ToolPage(QWidget):
             button.setToolTip(button.property("idleTip"))
         self.refresh_buttons()
 
+    def model_chooser(self, accept: Callable[[ConvertedModel], bool], empty: str, label: str) -> ModelCombo:
+        """A chooser of the installed models `accept` lets through; choosing one re-checks the start buttons."""
+        combo = ModelCombo(accept, empty)
+        combo.setObjectName(f"{self.name}Model")
+        combo.setAccessibleName(label)
+        combo.currentIndexChanged.connect(lambda *_: self.refresh_buttons())
+        return combo
+
     def startable(self, button: QAbstractButton) -> bool:
         """Whether `button` may be pressed now that no job runs."""
         return button not in self.tools_buttons and self.can_start(button)

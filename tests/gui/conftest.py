@@ -32,6 +32,24 @@ def private_config(tmp_path, monkeypatch) -> Path:
     return folder
 
 
+def run_queue_wait() -> float:
+    """Seconds this thread has spent runnable but not running (Linux; 0 elsewhere): time the kernel kept it
+    waiting for a CPU, which heartbeat checks take out of each gap on a busy shared machine."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+@pytest.fixture
+def private_models(tmp_path, monkeypatch) -> Path:
+    """Models install into a folder of this test's own (job processes inherit it)."""
+    folder = tmp_path / "models"
+    monkeypatch.setenv("GLIMPSE_MODELS_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def picture_files(tmp_path_factory, images) -> list[Path]:
     """The shared test pictures as PNG files, plus a JPEG."""

@@ -11,7 +11,14 @@ from PySide6.QtGui import QKeySequence
 
 from desktop_app.workers import GenerationWorker
 from model_tools.runtime import ConvertedModel, load
-from tests.gui.conftest import ANSWER_TIMEOUT_MS, LOAD_TIMEOUT_MS, error_dialog, open_pictures, wait_answer
+from tests.gui.conftest import (
+    ANSWER_TIMEOUT_MS,
+    LOAD_TIMEOUT_MS,
+    error_dialog,
+    open_pictures,
+    run_queue_wait,
+    wait_answer,
+)
 
 QUESTION = "what color is the circle?"
 
@@ -282,15 +289,6 @@ def test_close_during_loading_leaves_no_thread(qtbot, make_window, tiny_models):
     assert win.controller.pool.activeThreadCount() == 0
 
 
-def _run_queue_wait() -> float:
-    """Seconds this thread has spent runnable but not running (Linux; 0 elsewhere)."""
-    try:
-        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
-            return int(fh.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 def test_gui_heartbeat_never_stalls_while_answering(qtbot, make_window, tiny_models, picture_files):
     """A 10 ms QTimer on the GUI thread keeps ticking while answers stream: no gap over 10 + 50 ms.
 
@@ -307,7 +305,7 @@ def test_gui_heartbeat_never_stalls_while_answering(qtbot, make_window, tiny_mod
     timer = QTimer()
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(10)
-    timer.timeout.connect(lambda: beats.append((time.perf_counter(), _run_queue_wait())))
+    timer.timeout.connect(lambda: beats.append((time.perf_counter(), run_queue_wait())))
     timer.start()
     turns = []
     for i in range(6):

@@ -142,14 +142,10 @@ CHILD = [
 ]
 
 
+pytestmark = pytest.mark.usefixtures("private_models")  # each test installs into its own folder
+
+
 # -- fixtures ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def private_models(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "models"
-    monkeypatch.setenv("GLIMPSE_MODELS_DIR", str(folder))
-    return folder
 
 
 @pytest.fixture

@@ -20,18 +20,13 @@ from PySide6.QtWidgets import QMessageBox
 from desktop_app.errors import ErrorDialog
 from desktop_app.tools_panel import ModelToolsWindow
 from model_tools.runtime import ConvertedModel
-from tests.gui.conftest import LOAD_TIMEOUT_MS
+from tests.gui.conftest import LOAD_TIMEOUT_MS, run_queue_wait
 
 JOB_TIMEOUT_MS = 150_000
 SUBSET = 4
 
 
-@pytest.fixture(autouse=True)
-def private_models(tmp_path, monkeypatch) -> Path:
-    """Each test installs into its own models folder (the job processes inherit it)."""
-    folder = tmp_path / "models"
-    monkeypatch.setenv("GLIMPSE_MODELS_DIR", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("private_models")  # each test installs into its own folder
 
 
 @pytest.fixture
@@ -77,15 +72,6 @@ class Events:
         return end
 
 
-def _run_queue_wait() -> float:
-    """Seconds this thread has spent runnable but not running (Linux; 0 elsewhere)."""
-    try:
-        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
-            return int(fh.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 class Heartbeat:
     """A 10 ms timer on the GUI thread; `worst()` is the longest gap the app itself caused (the time the kernel
     kept the thread waiting for a CPU on this shared machine taken out), as in the main window's test."""
@@ -95,7 +81,7 @@ class Heartbeat:
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(10)
-        self.timer.timeout.connect(lambda: self.segments[-1].append((time.perf_counter(), _run_queue_wait())))
+        self.timer.timeout.connect(lambda: self.segments[-1].append((time.perf_counter(), run_queue_wait())))
 
     def start(self) -> None:
         self.segments.append([])
