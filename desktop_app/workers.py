@@ -2,11 +2,16 @@
 
     worker = GenerationWorker(pipe, image, question)
     worker.signals.text_received.connect(view.append_text)      # delivered on the GUI thread
-    answer = await run_worker(pool, worker)                      # or: pool.start(worker)
+    answer = await run_worker(pool, worker)                      # or: worker.start(pool)
 
 Signals (`WorkerSignals`): `started`, `progressed(str)`, `text_received(str)` per chunk of an answer,
 `finished(object)` with the result, `errored(object, str)` with the exception and its traceback.
 A worker turns every exception into `errored`; nothing escapes into the pool thread.
+
+Lifetimes: a worker is a plain Python object run on the pool as a callable, not a QRunnable subclass (the pool
+deleting a Python-made QRunnable while Python still held it crashed now and then). Its signals object is
+handed to the application object, so a pool thread dropping the last Python reference never deletes it; it
+is deleted on the GUI thread once its last signal (`finished` or `errored`) has been delivered.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal, Slot
 
 from model_tools.runtime import list_devices
 
@@ -39,15 +44,24 @@ class WorkerSignals(QObject):
     errored = Signal(object, str)
 
 
-class Worker(QRunnable):
-    """Base: subclasses implement `work()`, which returns the result. Create on the GUI thread."""
+class Worker:
+    """Base: subclasses implement `work()`, which returns the result. Create and start on the GUI thread."""
 
     name = "work"
 
     def __init__(self) -> None:
-        super().__init__()
         self.signals = WorkerSignals()
         self.cancel = threading.Event()
+
+    def start(self, pool: QThreadPool) -> None:
+        """Run on `pool`. runs in: GUI thread (connect to `signals` before this)."""
+        signals = self.signals
+        app = QCoreApplication.instance()
+        if app is not None:
+            signals.setParent(app)  # owned by Qt now: only the deleteLater below ends it, on this thread
+        signals.finished.connect(signals.deleteLater)
+        signals.errored.connect(signals.deleteLater)
+        pool.start(self.run)
 
     def run(self) -> None:
         """runs in: worker thread."""
@@ -208,13 +222,21 @@ class ImageReadWorker(Worker):
 
 
 def pil_to_qimage(image: Any) -> Any:
-    """An RGB PIL image as a QImage that owns its pixels. runs in: any thread."""
+    """An RGB PIL image as a QImage that owns its pixels. runs in: any thread.
+
+    The pixels are copied into memory Qt allocated: a QImage wrapping a Python buffer ties Qt's image to
+    Python's memory management across threads.
+    """
     from PySide6.QtGui import QImage
 
-    rgb = image.convert("RGB")
-    data = rgb.tobytes("raw", "RGB")
-    qimage = QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888)
-    return qimage.copy()  # detach from `data`, which Python frees
+    rgbx = image.convert("RGB").convert("RGBX")  # 4 bytes a pixel: rows need no padding
+    qimage = QImage(rgbx.width, rgbx.height, QImage.Format.Format_RGBX8888)
+    if qimage.isNull():
+        raise MemoryError(f"No memory for a {rgbx.width}x{rgbx.height} picture")
+    pixels = qimage.bits()
+    pixels[: qimage.sizeInBytes()] = rgbx.tobytes("raw", "RGBX")
+    del pixels
+    return qimage
 
 
 class DeviceListWorker(Worker):
@@ -260,7 +282,7 @@ async def run_worker(pool: QThreadPool, worker: Worker) -> Any:
     worker.signals.finished.connect(waiter._on_finished)
     worker.signals.errored.connect(waiter._on_errored)
     _waiting.add(waiter)
-    pool.start(worker)
+    worker.start(pool)
     try:
         return await future
     except asyncio.CancelledError:

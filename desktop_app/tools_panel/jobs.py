@@ -312,7 +312,7 @@ class JobRunner(QObject):
         log.info("Job %d started: %s", job.id, job.title)
         self.busy_changed.emit(True)
         self.job_started.emit(job)
-        self.pool.start(worker)
+        worker.start(self.pool)
         return None
 
     def cancel(self) -> bool:

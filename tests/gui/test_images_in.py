@@ -172,7 +172,7 @@ def test_exotic_pictures_read_like_the_cli(qtbot, make_window, tiny_models, tmp_
     sizes = {i.path.name: (i.width, i.height) for i in added}
     assert sizes["rotated.jpg"] == (30, 50)  # upright, as the model sees it
     assert sizes["cmyk.jpg"] == (50, 30)
-    assert all(i.image.format().name == "Format_RGB888" for i in added)
+    assert all(i.image.format().name == "Format_RGBX8888" for i in added)  # opaque RGB, as the model sees it
 
 
 def test_zoom_recent_and_switching_pictures(qtbot, make_window, tiny_models, picture_files):

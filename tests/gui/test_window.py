@@ -174,7 +174,7 @@ def test_generation_worker_signals_in_order(qtbot, tiny_models, picture_files):
 
     pool = QThreadPool()
     with qtbot.waitSignals(signals, order="simple", timeout=ANSWER_TIMEOUT_MS):
-        pool.start(worker)
+        worker.start(pool)
     pool.waitForDone(5000)
     assert events[0] == "started" and events[-1] == "finished"
     assert set(events[1:-1]) == {"text"} and len(events) >= 4
@@ -182,7 +182,7 @@ def test_generation_worker_signals_in_order(qtbot, tiny_models, picture_files):
 
     failing = GenerationWorker(pipe, Path("/no/such/picture.png"), "what?")
     with qtbot.waitSignal(failing.signals.errored, timeout=ANSWER_TIMEOUT_MS) as blocker:
-        pool.start(failing)
+        failing.start(pool)
     exc, tb = blocker.args
     assert "file not found" in str(exc) and "Traceback" in tb
     pool.waitForDone(5000)
