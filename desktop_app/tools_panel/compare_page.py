@@ -36,7 +36,7 @@ from model_tools.runtime import ConvertedModel, Device, GlimpseError
 from ..errors import show_error
 from .charts import BarChartView
 from .jobs import Job, JobRunner
-from .widgets import JobView, PathField, ToolPage
+from .widgets import JobView, ModelPage, PathField
 
 log = logging.getLogger("glimpse.app.tools")
 
@@ -60,7 +60,7 @@ def _normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-class ComparePage(ToolPage):
+class ComparePage(ModelPage):
     name = "compare"
     heading = "Compare"
     blurb = (
@@ -69,12 +69,11 @@ class ComparePage(ToolPage):
     )
 
     def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
-        super().__init__(runner, parent)
+        super().__init__(
+            runner, comparable, "No model with an INT8 version yet: quantize one first", "Model to compare", parent
+        )
         self.report: dict[str, Any] | None = None
 
-        self.model_combo = self.model_chooser(
-            comparable, "No model with an INT8 version yet: quantize one first", "Model to compare"
-        )
         self.device_combo = QComboBox()
         self.device_combo.setObjectName("compareDevice")
         self.device_combo.setAccessibleName("Device")
@@ -208,13 +207,6 @@ class ComparePage(ToolPage):
 
     # -- options --------------------------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        self.model_combo.refresh()
-        self.refresh_buttons()
-
-    def select_model(self, path: Path) -> None:
-        self.model_combo.select(Path(path))
-
     def set_devices(self, devices: Sequence[Device], current: str | None = None) -> None:
         keep = current or self.device_combo.currentData() or "CPU"
         self.device_combo.clear()
@@ -225,9 +217,6 @@ class ComparePage(ToolPage):
             )
         index = self.device_combo.findData(keep)
         self.device_combo.setCurrentIndex(max(0, index))
-
-    def can_start(self, button) -> bool:  # noqa: ANN001
-        return self.model_combo.model_path() is not None
 
     def options(self) -> dict[str, Any]:
         """The job's arguments: the same names as compare() and `model-tools compare`."""
@@ -243,13 +232,8 @@ class ComparePage(ToolPage):
 
     def compare(self, model: Path | None = None) -> bool:
         """Compare FP16 and INT8 of the chosen model (or `model`); False if it did not start."""
-        if self.refused():
-            return False
-        if model is not None:
-            self.select_model(model)
-        path = self.model_combo.model_path()
+        path = self.chosen_model(model, "Choose a model with an INT8 version (make one on the Quantize page).")
         if path is None:
-            self.show_notice("Choose a model with an INT8 version (make one on the Quantize page).")
             return False
         options = self.options()
         if self.folder_radio.isChecked() and not options["images"]:

@@ -29,7 +29,7 @@ from model_tools import library
 from model_tools.runtime import ConvertedModel
 
 from .jobs import Job, JobRunner
-from .widgets import JobView, PathField, ToolPage, human_bytes, stage_name
+from .widgets import JobView, ModelPage, PathField, human_bytes, stage_name
 
 # quantize.py's defaults (not imported: that module's import chain reaches NNCF).
 DEFAULT_SUBSET_SIZE = 128
@@ -44,7 +44,7 @@ def quantizable(model: ConvertedModel) -> bool:
     return model.has("fp16") and not library.is_bundled(model)
 
 
-class QuantizePage(ToolPage):
+class QuantizePage(ModelPage):
     name = "quantize"
     heading = "Quantize"
     blurb = (
@@ -54,12 +54,8 @@ class QuantizePage(ToolPage):
     )
 
     def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
-        super().__init__(runner, parent)
+        super().__init__(runner, quantizable, "No converted model yet: convert one first", "Model to quantize", parent)
         self.last_result: dict[str, Any] | None = None
-
-        self.model_combo = self.model_chooser(
-            quantizable, "No converted model yet: convert one first", "Model to quantize"
-        )
 
         self.calibration_group = QButtonGroup(self)
         self.builtin_radio = QRadioButton("&Built-in samples")
@@ -207,16 +203,6 @@ class QuantizePage(ToolPage):
         self._update_enabled()
         self.refresh()
 
-    def refresh(self) -> None:
-        self.model_combo.refresh()
-        self.refresh_buttons()
-
-    def select_model(self, path: Path) -> None:
-        self.model_combo.select(Path(path))
-
-    def can_start(self, button) -> bool:  # noqa: ANN001
-        return self.model_combo.model_path() is not None
-
     def _update_enabled(self) -> None:
         folder = self.folder_radio.isChecked()
         self.folder_field.setEnabled(folder)
@@ -261,13 +247,8 @@ class QuantizePage(ToolPage):
 
     def quantize(self, model: Path | None = None) -> bool:
         """Quantize the chosen model (or `model`) with the form's options; False if it did not start."""
-        if self.refused():
-            return False
-        if model is not None:
-            self.select_model(model)
-        path = self.model_combo.model_path()
+        path = self.chosen_model(model, "Choose a converted model first (convert one on the Convert page).")
         if path is None:
-            self.show_notice("Choose a converted model first (convert one on the Convert page).")
             return False
         options = self.options()
         if options["calibration"] == "":

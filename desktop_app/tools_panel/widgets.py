@@ -409,14 +409,6 @@ class ToolPage(QWidget):
             button.setToolTip(button.property("idleTip"))
         self.refresh_buttons()
 
-    def model_chooser(self, accept: Callable[[ConvertedModel], bool], empty: str, label: str) -> ModelCombo:
-        """A chooser of the installed models `accept` lets through; choosing one re-checks the start buttons."""
-        combo = ModelCombo(accept, empty)
-        combo.setObjectName(f"{self.name}Model")
-        combo.setAccessibleName(label)
-        combo.currentIndexChanged.connect(lambda *_: self.refresh_buttons())
-        return combo
-
     def startable(self, button: QAbstractButton) -> bool:
         """Whether `button` may be pressed now that no job runs."""
         return button not in self.tools_buttons and self.can_start(button)
@@ -489,3 +481,44 @@ class ModelCombo(QComboBox):
         if index >= 0:
             self.setCurrentIndex(index)
         return index >= 0
+
+
+class ModelPage(ToolPage):
+    """A page that works on one installed model (Quantize, Compare): `model_combo` lists those `accept` lets
+    through, and the page can start once one is chosen."""
+
+    def __init__(
+        self,
+        runner: JobRunner,
+        accept: Callable[[ConvertedModel], bool],
+        empty: str,
+        label: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(runner, parent)
+        self.model_combo = ModelCombo(accept, empty)
+        self.model_combo.setObjectName(f"{self.name}Model")
+        self.model_combo.setAccessibleName(label)
+        self.model_combo.currentIndexChanged.connect(lambda *_: self.refresh_buttons())
+
+    def refresh(self) -> None:
+        self.model_combo.refresh()
+        self.refresh_buttons()
+
+    def select_model(self, path: Path) -> None:
+        self.model_combo.select(Path(path))
+
+    def can_start(self, button: QAbstractButton) -> bool:
+        return self.model_combo.model_path() is not None
+
+    def chosen_model(self, model: Path | None, missing: str) -> Path | None:
+        """The model to work on (`model`, chosen first, if given). None, with the reason on the page, while
+        another job runs or when no model is chosen (`missing` says what to do)."""
+        if self.refused():
+            return None
+        if model is not None:
+            self.select_model(model)
+        path = self.model_combo.model_path()
+        if path is None:
+            self.show_notice(missing)
+        return path

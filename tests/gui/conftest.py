@@ -22,6 +22,7 @@ from model_tools.runtime.pipeline import _DecoderSession
 
 LOAD_TIMEOUT_MS = 60_000
 ANSWER_TIMEOUT_MS = 30_000
+JOB_TIMEOUT_MS = 150_000  # a Model Tools job on a tiny model, in its own process
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +49,33 @@ def private_models(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "models"
     monkeypatch.setenv("GLIMPSE_MODELS_DIR", str(folder))
     return folder
+
+
+class JobEvents:
+    """What the runner said, in order."""
+
+    def __init__(self, runner) -> None:
+        self.items: list[tuple] = []
+        runner.job_started.connect(lambda job: self.items.append(("started", job)))
+        runner.job_progressed.connect(lambda job, p: self.items.append(("progress", job, p)))
+        runner.job_finished.connect(lambda job, r: self.items.append(("finished", job, r)))
+        runner.job_failed.connect(lambda job, e, d: self.items.append(("failed", job, e, d)))
+        runner.job_cancelled.connect(lambda job: self.items.append(("cancelled", job)))
+
+    def ended(self) -> tuple | None:
+        return next((e for e in reversed(self.items) if e[0] in ("finished", "failed", "cancelled")), None)
+
+    def progress(self, stage: str | None = None) -> list:
+        return [e[2] for e in self.items if e[0] == "progress" and (stage is None or e[2].stage == stage)]
+
+    def wait(self, qtbot, timeout: int = JOB_TIMEOUT_MS) -> tuple:
+        qtbot.waitUntil(lambda: self.ended() is not None, timeout=timeout)
+        end = self.ended()
+        self.items.clear()
+        return end
+
+    def clear(self) -> None:
+        self.items.clear()
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.gui.conftest import JobEvents as Events
+
+JOB_TIMEOUT_MS = 120_000
 ROOT = Path(__file__).resolve().parents[2]
 REPO_ID = "Salesforce/blip-vqa-base"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 CHUNK = 8192
-JOB_TIMEOUT_MS = 120_000
 
 
 # -- the stub (runs in the job process) ----------------------------------------------------------------------
@@ -174,26 +176,6 @@ def tools(qtbot):
     window.show()
     yield window
     window.shutdown(2000)
-
-
-class Events:
-    """What the runner said, in order."""
-
-    def __init__(self, runner) -> None:
-        self.items: list[tuple] = []
-        runner.job_progressed.connect(lambda job, p: self.items.append(("progress", job, p)))
-        runner.job_finished.connect(lambda job, r: self.items.append(("finished", job, r)))
-        runner.job_failed.connect(lambda job, e, d: self.items.append(("failed", job, e, d)))
-        runner.job_cancelled.connect(lambda job: self.items.append(("cancelled", job)))
-
-    def ended(self) -> tuple | None:
-        return next((e for e in reversed(self.items) if e[0] in ("finished", "failed", "cancelled")), None)
-
-    def progress(self) -> list:
-        return [e[2] for e in self.items if e[0] == "progress"]
-
-    def clear(self) -> None:
-        self.items.clear()
 
 
 def transfers(root: Path) -> list[dict]:

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import QMessageBox
 from desktop_app.errors import ErrorDialog
 from desktop_app.tools_panel import ModelToolsWindow
 from model_tools.runtime import ConvertedModel
-from tests.gui.conftest import LOAD_TIMEOUT_MS, run_queue_wait
+from tests.gui.conftest import JOB_TIMEOUT_MS, LOAD_TIMEOUT_MS, run_queue_wait
+from tests.gui.conftest import JobEvents as Events
 
-JOB_TIMEOUT_MS = 150_000
 SUBSET = 4
 
 
@@ -46,30 +46,6 @@ def quantized_tiny(tiny_models, tmp_path_factory) -> Path:
     folder = shutil.copytree(tiny_models["vqa"], tmp_path_factory.mktemp("tools-q") / "tiny-q")
     quantize(folder, subset_size=SUBSET)
     return folder
-
-
-class Events:
-    """What the runner said, in order."""
-
-    def __init__(self, runner) -> None:
-        self.items: list[tuple] = []
-        runner.job_started.connect(lambda job: self.items.append(("started", job)))
-        runner.job_progressed.connect(lambda job, p: self.items.append(("progress", job, p)))
-        runner.job_finished.connect(lambda job, r: self.items.append(("finished", job, r)))
-        runner.job_failed.connect(lambda job, e, d: self.items.append(("failed", job, e, d)))
-        runner.job_cancelled.connect(lambda job: self.items.append(("cancelled", job)))
-
-    def ended(self) -> tuple | None:
-        return next((e for e in reversed(self.items) if e[0] in ("finished", "failed", "cancelled")), None)
-
-    def progress(self, stage: str | None = None) -> list:
-        return [e[2] for e in self.items if e[0] == "progress" and (stage is None or e[2].stage == stage)]
-
-    def wait(self, qtbot, timeout: int = JOB_TIMEOUT_MS) -> tuple:
-        qtbot.waitUntil(lambda: self.ended() is not None, timeout=timeout)
-        end = self.ended()
-        self.items.clear()
-        return end
 
 
 class Heartbeat:
