@@ -153,6 +153,8 @@ def bench_openvino(
     m = [a.metrics for a in measured]
     return {
         "hints": pipe.hints,
+        "setup": pipe.setup_label,
+        "files": pipe.sources,
         "vision_s": median([x.vision_s for x in m]),
         "text_encoder_s": median([x.text_encoder_s for x in m]),
         "ttft_s": median([x.ttft_s for x in m]),
@@ -309,6 +311,8 @@ def table(report: dict[str, Any]) -> str:
             rows.append((f"OpenVINO FP16 ({hint})", r, pt["total_s"] / r["total_s"]))
         if "openvino_int8" in sec:
             rows.append(("OpenVINO INT8", sec["openvino_int8"], pt["total_s"] / sec["openvino_int8"]["total_s"]))
+        for hint, r in sec.get("openvino_int8_by_hint", {}).items():
+            rows.append((f"  INT8 files, {hint}", r, pt["total_s"] / r["total_s"]))
         for label, r, speed in rows:
             ms = [r.get("vision_s", 0) * 1e3, r.get("text_encoder_s", 0) * 1e3, r.get("ttft_s", 0) * 1e3, r["total_s"] * 1e3]
             lines.append(f"{label:28}" + "".join(f"{v:>8.1f}ms" for v in ms) + f"{speed:>9.2f}x")

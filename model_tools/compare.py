@@ -4,6 +4,8 @@
     report.to_dict()              # plain data: the GUI plots it, the CLI writes it as JSON
     save_chart(report, "c.png")   # a matplotlib chart (Agg, no window)
 
+Each precision runs exactly its own files at full precision (`load(..., exact=True)`: f32 on CPU), so the
+comparison measures what quantization changed and nothing else; the report names the files and set-up.
 Latencies are medians after one warm-up call per precision, measured in the same process with the two
 precisions taking turns, so a neighbour's load burst hurts both about equally. Agreement is the share of
 (picture, question) pairs on which both precisions give the same answer text. matplotlib is imported inside
@@ -12,6 +14,8 @@ precisions taking turns, so a neighbour's load burst hurts both about equally. A
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import statistics
 import threading
@@ -33,6 +37,7 @@ from .runtime.model_dir import PRECISIONS, ConvertedModel, components
 DEFAULT_RUNS = 5
 DEFAULT_MAX_NEW_TOKENS = 20
 BUILTIN_PICTURES = 8
+THUMBNAIL_SIDE = 160
 STAGES = ("vision", "text_encoder", "first_token", "per_token", "end_to_end")
 
 
@@ -84,6 +89,9 @@ class CompareReport:
     tools: dict[str, str] = field(default_factory=dict)
     answers: list[AnswerPair] = field(default_factory=list)  # every input, same answers too, in order
     weights: dict[str, dict[str, str]] = field(default_factory=dict)  # precision -> part -> fp16 | int8 | int4
+    setup: dict[str, str] = field(default_factory=dict)  # precision -> what ran, e.g. "INT8 · exact · f32"
+    files: dict[str, dict[str, str]] = field(default_factory=dict)  # precision -> part -> "int8/<part>.xml"
+    thumbnails: dict[str, str] = field(default_factory=dict)  # picture (AnswerPair.image) -> base64 JPEG
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,7 +141,8 @@ def compare(
     pipes = {}
     for i, precision in enumerate(precisions):
         check_cancel(cancel)
-        pipes[precision] = load(model.path, precision, device, mixed=False)  # what quantization itself does
+        # Exactly the files it names, at full precision: what quantization itself changed, nothing else.
+        pipes[precision] = load(model.path, precision, device, exact=True)
         report(on_progress, "load", i + 1, len(precisions), "models", f"Compiled {precision.upper()}")
     pipes.setdefault(candidate, pipes[baseline])
     mode = "vqa" if model.task == "vqa" else "caption"
@@ -179,11 +188,14 @@ def compare(
     report(on_progress, "agreement", 0, len(samples), "samples", "Comparing answers")
     differing = []
     answers = []
+    thumbnails: dict[str, str] = {}
     for i, sample in enumerate(samples):
         check_cancel(cancel)
         a, b = answer(baseline, sample).text, answer(candidate, sample).text
         pair = AnswerPair(sample.origin, sample.question if mode == "vqa" else "", a, b)
         answers.append(pair)
+        if sample.origin not in thumbnails:
+            thumbnails[sample.origin] = thumbnail(sample.image)
         if _normalise(a) != _normalise(b):
             differing.append(pair)
         report(on_progress, "agreement", i + 1, len(samples), "samples", f"{len(differing)} different so far")
@@ -217,6 +229,12 @@ def compare(
         tools={"glimpse": __version__, "openvino": str(ov.__version__)},
         answers=answers,
         weights={p: weight_modes(model, p) for p in (baseline, candidate)},
+        setup={p: pipes[p].setup_label for p in (baseline, candidate)},
+        files={
+            p: {part: f"{src}/{part}.xml" for part, src in pipes[p].sources.items()}
+            for p in (baseline, candidate)
+        },
+        thumbnails=thumbnails,
     )
     report(on_progress, "done", 1, 1, "steps", f"Same answer on {agreement:.0%} of {len(samples)} inputs")
     return result
@@ -229,6 +247,15 @@ def component_sizes(model: ConvertedModel, precision: str) -> dict[str, int]:
         sizes[part] = sum((model.path / precision / f"{part}.{ext}").stat().st_size for ext in ("xml", "bin"))
     sizes["total"] = sum(sizes.values())
     return sizes
+
+
+def thumbnail(image: Any, side: int = THUMBNAIL_SIDE) -> str:
+    """A picture at most `side` pixels wide and high, as base64 JPEG (the page shows what was asked)."""
+    small = image.convert("RGB")
+    small.thumbnail((side, side))
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=88)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _samples(task: str, images: Any, questions: Any, skipped: list[str]) -> list[Sample]:
@@ -345,7 +372,11 @@ def save_chart(report_: CompareReport, path: str | os.PathLike[str]) -> Path:
 def summary(report_: CompareReport) -> str:
     """A few lines of plain text: sizes, latencies, agreement."""
     base, cand = report_.baseline.upper(), report_.candidate.upper()
-    lines = [f"{report_.model} ({report_.task}) on {report_.device}: {base} vs {cand}", "", "size (MB)"]
+    lines = [f"{report_.model} ({report_.task}) on {report_.device}: {base} vs {cand}"]
+    for precision in dict.fromkeys([report_.baseline, report_.candidate]):
+        folders = sorted({f.split("/")[0] + "/" for f in report_.files.get(precision, {}).values()})
+        lines.append(f"  {report_.setup.get(precision, precision.upper())}: {', '.join(folders)} files")
+    lines += ["", "size (MB)"]
     for part, size in report_.sizes_bytes[report_.baseline].items():
         other = report_.sizes_bytes[report_.candidate][part]
         lines.append(f"  {part:24}{size / 1e6:>10.1f}{other / 1e6:>10.1f}   {report_.compression[part]:.2f}x")
@@ -377,19 +408,21 @@ def part_latencies(
     device: str = "CPU",
     runs: int = 10,
 ) -> dict[str, float]:
-    """Median ms of each part on its own, on the same representative inputs the hint tuner uses."""
-    from .runtime import paths, tuning
+    """Median ms of each part on its own, on representative inputs (`part_inputs`)."""
+    from .runtime import part_inputs
     from .runtime.devices import core
+    from .runtime.pipeline import compile_cache_dir
 
     model = ConvertedModel.open(model_dir)
     out = {}
     for part in components(model.task):
-        config: dict[str, Any] = {"CACHE_DIR": str(paths.cache_dir() / "ov")}
         hint = hints.get(part, hints.get("*"))
-        if hint:
-            config["INFERENCE_PRECISION_HINT"] = hint
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint} if hint else {}
+        cache = compile_cache_dir(model, precision, part, device, config, [])
+        if cache is not None:
+            config["CACHE_DIR"] = str(cache)
         request = core().compile_model(str(model.xml(precision, part)), device, config).create_infer_request()
-        feed = tuning.representative_inputs(model, precision, part)
+        feed = part_inputs.representative_inputs(model, precision, part)
         for _ in range(2):
             request.infer(feed)
         times = []

@@ -21,6 +21,9 @@ from .errors import (
     ModelNotFoundError,
 )
 from .model_dir import ConvertedModel
+from .privacy import disable_telemetry
+
+disable_telemetry()  # before anything imports openvino: `import openvino` alone reports usage otherwise
 
 # The rest loads on first use (PEP 562), so that `from model_tools.runtime import GlimpseError` does not pull
 # in openvino, numpy and pillow: the window shows first, a worker then imports them while loading the model.

@@ -45,10 +45,18 @@ def list_devices() -> list[Device]:
 
 
 def check_device(device: str) -> str:
-    """Return `device` if OpenVINO can use it, else raise naming the devices that exist."""
+    """Return `device` if OpenVINO can use it, else raise naming the devices that exist.
+
+    AUTO, MULTI and HETERO may name their devices (AUTO:GPU,CPU; MULTI:CPU,GPU; HETERO:GPU,CPU): each must exist.
+    """
     ids = [d.id for d in list_devices()]
     families = {i.split(".")[0] for i in ids}  # "GPU" is fine when "GPU.0" exists
-    if device in ids or device in families or device.startswith("AUTO:"):
+    kind, _, listed = device.partition(":")
+    if kind in ("AUTO", "MULTI", "HETERO") and listed:
+        wanted = [d.strip() for d in listed.split(",")]
+        if all(d in ids or d in families for d in wanted if d):
+            return device
+    elif device in ids or device in families:
         return device
     raise DeviceUnavailableError(
         f"The device '{device}' is not available.", f"Devices on this computer: {', '.join(ids)}."

@@ -23,6 +23,10 @@ class CorruptModelError(GlimpseError):
     """A model folder whose manifest or files do not check out."""
 
 
+class ManifestError(CorruptModelError):
+    """A manifest.json with a missing or malformed field (named in the message)."""
+
+
 class DeviceUnavailableError(GlimpseError):
     """A device OpenVINO does not report (unplugged GPU, typo...)."""
 

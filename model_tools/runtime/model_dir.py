@@ -9,15 +9,17 @@ import hashlib
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import paths
 from .errors import CorruptModelError, ModelNotFoundError
+from .manifest import FORMAT_VERSION, MANIFEST, Manifest  # noqa: F401 (FORMAT_VERSION: for the writers)
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+if TYPE_CHECKING:
+    from .text import BlipTokenizer
+
 TOKENIZER = "tokenizer.json"
 PRECISIONS = ("fp16", "int8")
 
@@ -54,10 +56,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 @dataclass
 class ConvertedModel:
-    """A model folder and its parsed manifest."""
+    """A model folder and its manifest: `manifest` as parsed JSON (every field), `spec` checked and typed."""
 
     path: Path
     manifest: dict[str, Any]
+    spec: Manifest
+    _tokenizer: BlipTokenizer | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> ConvertedModel:
@@ -72,36 +76,30 @@ class ConvertedModel:
             )
         try:
             manifest = json.loads(mpath.read_text(encoding="utf-8"))
-            version = manifest["format_version"]
-            manifest["task"], manifest["tokens"], manifest["image"], manifest["precisions"]  # noqa: B018
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError) as exc:
             raise CorruptModelError(f"{root.name}/{MANIFEST} is unreadable ({exc}).", "Convert the model again.") from None
-        if version != FORMAT_VERSION:
-            raise CorruptModelError(
-                f"{root.name} was made by another version of Glimpse (format {version}).", "Convert it again."
-            )
-        return cls(root, manifest)
+        return cls(root, manifest, Manifest.from_json(manifest, root))
 
     @property
     def name(self) -> str:
-        return str(self.manifest.get("name") or self.path.name)
+        return self.spec.name
 
     @property
     def task(self) -> str:
-        return str(self.manifest["task"])
+        return self.spec.task
 
     @property
     def precisions(self) -> list[str]:
-        return [p for p in PRECISIONS if p in self.manifest["precisions"]]
+        return [p for p in PRECISIONS if p in self.spec.precisions]
 
     def has(self, precision: str) -> bool:
-        return precision in self.manifest["precisions"]
+        return precision in self.spec.precisions
 
     def xml(self, precision: str, component: str) -> Path:
         return self.path / precision / f"{component}.xml"
 
     def verify(self, precision: str) -> None:
-        """Refuse a folder with a missing, truncated or altered file, naming the file.
+        """Refuse a folder with a missing, truncated or altered file, or a tokenizer that does not load.
 
         Sizes are checked every time; sha256 once per file version (a stamp in the cache dir remembers it).
         """
@@ -110,35 +108,70 @@ class ConvertedModel:
         if not self.has(precision):
             hint = "Make it with `model-tools quantize`." if precision == "int8" else "Convert the model again."
             raise ModelNotFoundError(f"{self.name} has no {precision.upper()} version.", hint)
-        files = dict(self.manifest.get("files", {}))
-        files.update(self.manifest["precisions"][precision]["files"])
+        files = {**self.spec.files, **self.spec.precisions[precision].files}
+        fix = _remake(precision)
+        for part in components(self.task):
+            for ext in ("xml", "bin"):
+                if f"{precision}/{part}.{ext}" not in files:
+                    raise CorruptModelError(f"{self.name}: {MANIFEST} does not list {precision}/{part}.{ext}.", fix)
         stamps = _Stamps.load()
         for rel, rec in files.items():
+            fix = _remake(rel.split("/")[0])
             path = self.path / rel
             if not path.is_file():
-                raise CorruptModelError(f"{self.name} is missing {rel}.", "Convert the model again.")
+                raise CorruptModelError(f"{self.name} is missing {rel}.", fix)
             stat = path.stat()
-            if stat.st_size != rec["size"]:
+            if stat.st_size != rec.size:
                 raise CorruptModelError(
-                    f"{self.name}: {rel} is {stat.st_size} bytes, expected {rec['size']} (truncated or altered).",
-                    "Convert the model again.",
+                    f"{self.name}: {rel} is {stat.st_size} bytes, expected {rec.size} (truncated or altered).", fix
                 )
             key = str(path.resolve())
-            stamp = [stat.st_size, stat.st_mtime_ns, rec["sha256"]]
+            stamp = _Stamps.stamp(stat, rec.sha256)
             if stamps.get(key) == stamp:
                 continue
-            if sha256_file(path) != rec["sha256"]:
-                raise CorruptModelError(
-                    f"{self.name}: {rel} does not match its checksum (altered or damaged).", "Convert the model again."
-                )
+            if sha256_file(path) != rec.sha256:
+                raise CorruptModelError(f"{self.name}: {rel} does not match its checksum (altered or damaged).", fix)
             stamps[key] = stamp
         _Stamps.save(stamps)
+        self._tokenizer = self._load_tokenizer()
+
+    def tokenizer(self) -> BlipTokenizer:
+        """The model's tokenizer: the one `verify` loaded, or loaded now."""
+        if self._tokenizer is None:
+            self._tokenizer = self._load_tokenizer()
+        return self._tokenizer
+
+    def _load_tokenizer(self) -> BlipTokenizer:
+        from .text import BlipTokenizer  # imports `tokenizers`: only when a model is checked or used
+
+        path = self.path / TOKENIZER
+        try:
+            return BlipTokenizer(path, self.spec.text.max_question_tokens, self.spec.tokens.ids)
+        except Exception as exc:  # `tokenizers` raises a bare Exception for a file it cannot read
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise CorruptModelError(
+                f"{self.name}: {TOKENIZER} is not a usable tokenizer ({reason}); the model is damaged.",
+                "Convert the model again.",
+            ) from None
+
+
+def _remake(folder: str) -> str:
+    """What rebuilds a file of `folder`: INT8 files come from quantizing, the rest from converting."""
+    return "Quantize it again (`model-tools quantize`)." if folder == "int8" else "Convert the model again."
 
 
 class _Stamps:
-    """Checksums already verified, keyed by file path, size and mtime."""
+    """Checksums already verified, keyed by file path; a stamp holds the file's size, mtime, inode and ctime.
+
+    Any of them changing means checking the checksum again: ctime catches a file rewritten in place with its
+    size kept and its mtime put back (`os.utime`, `touch -r`), inode a file replaced by another.
+    """
 
     _lock = threading.Lock()
+
+    @staticmethod
+    def stamp(stat: os.stat_result, sha256: str) -> list[Any]:
+        return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns, sha256]
 
     @staticmethod
     def _file() -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from platformdirs import PlatformDirs
@@ -18,8 +19,25 @@ def _dir(env: str, default: str) -> Path:
 
 
 def cache_dir() -> Path:
-    """Compile cache, checksum stamps, measured precision hints."""
+    """Compile cache, checksum stamps."""
     return _dir("GLIMPSE_CACHE_DIR", _DIRS.user_cache_dir)
+
+
+def cache_path() -> Path:
+    """Where `cache_dir()` is, without making it (for callers that cope with a cache that cannot be made)."""
+    return Path(os.environ.get("GLIMPSE_CACHE_DIR") or _DIRS.user_cache_dir)
+
+
+def scratch_dir(name: str) -> Path:
+    """`<cache dir>/<name>`, made; a private temporary folder where the cache cannot be made (e.g. read-only)."""
+    try:
+        path = cache_dir() / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    except OSError:
+        path = Path(tempfile.gettempdir()) / f"glimpse-{os.getuid() if hasattr(os, 'getuid') else 'user'}" / name
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
 
 
 def models_dir() -> Path:

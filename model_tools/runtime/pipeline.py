@@ -5,6 +5,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -15,15 +19,16 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
-from . import paths
+from . import paths, policy
 from .devices import check_device, core
 from .errors import DeviceUnavailableError, GlimpseError
 from .generation import Search, beam_search, greedy
 from .images import ImageSource, load_image, preprocess
-from .model_dir import CROSS_KV, DECODER, TEXT_ENCODER, TOKENIZER, VISION, ConvertedModel, components
-from .text import BlipTokenizer, TextStream
+from .model_dir import CROSS_KV, DECODER, TEXT_ENCODER, VISION, ConvertedModel, components
+from .text import TextStream, clean_question
 
 OnText = Callable[[str], object]
+log = logging.getLogger("glimpse.pipeline")
 
 
 @dataclass
@@ -122,17 +127,19 @@ class BlipPipeline:
         self.load_s = load_s
         self.hints = hints
         self.sources: dict[str, str] = {}  # part -> the precision folder its file comes from
-        m = model.manifest
-        self.task = model.task
-        self.tokens = m["tokens"]
-        self.image_size = tuple(m["image"]["size"])
-        self.mean = tuple(m["image"]["mean"])
-        self.std = tuple(m["image"]["std"])
-        text = m["text"]
-        self.layers, self.heads, self.head_dim = text["layers"], text["heads"], text["head_dim"]
-        self.max_positions = int(text["max_positions"])
-        specials = {int(v) for v in self.tokens.values()}
-        self.tokenizer = BlipTokenizer(model.path / TOKENIZER, int(text["max_question_tokens"]), specials)
+        self.setup: dict[str, policy.PartSetup] = {}  # part -> file, hint and why (see `policy`)
+        self.setup_label = precision.upper()  # e.g. "INT8 · vision, question encoder FP16 on this CPU"
+        self.exact = False
+        self.notes: list[str] = []  # things the user should hear once, e.g. running without a compile cache
+        spec = model.spec
+        self.task = spec.task
+        self.tokens = spec.tokens
+        self.image_size = spec.image.size
+        self.mean = spec.image.mean
+        self.std = spec.image.std
+        self.layers, self.heads, self.head_dim = spec.text.layers, spec.text.heads, spec.text.head_dim
+        self.max_positions = spec.text.max_positions
+        self.tokenizer = model.tokenizer()
         self._lock = threading.Lock()
         self._first_call = True
 
@@ -152,7 +159,8 @@ class BlipPipeline:
 
         runs in: any thread (typically a worker); `on_text` is called on that same thread.
         """
-        if not question.strip():
+        question = clean_question(question)
+        if not question:
             return self.caption(image, max_new_tokens=max_new_tokens, num_beams=num_beams, on_text=on_text, cancel=cancel)
         if self.task != "vqa":
             # A captioning model takes the question as the start of its caption.
@@ -171,6 +179,7 @@ class BlipPipeline:
         cancel: threading.Event | None = None,
     ) -> Answer:
         """Describe `image`; `prompt` (e.g. "a picture of") starts the caption. runs in: any thread."""
+        prompt = clean_question(prompt) if prompt is not None else None
         if self.task == "vqa":
             raise GlimpseError(
                 f"{self.model.name} answers questions but cannot write captions.",
@@ -198,13 +207,15 @@ class BlipPipeline:
             t0 = time.perf_counter()
             metrics = Metrics(load_s=self.load_s if self._first_call else 0.0)
             self._first_call = False
-            pixels = preprocess(load_image(image), self.image_size, self.mean, self.std)
+            # A big JPEG decodes at a reduced scale that stays 4x the model size (a fraction of the memory).
+            picture = load_image(image, at_least=(self.image_size[1], self.image_size[0]))
+            pixels = preprocess(picture, self.image_size, self.mean, self.std)
             t = time.perf_counter()
             (image_embeds,) = self.parts[VISION]({"pixel_values": pixels})
             metrics.vision_s = time.perf_counter() - t
 
             truncated = False
-            start = [int(self.tokens["decoder_start"])]
+            start = [self.tokens.decoder_start]
             if question is not None:
                 ids, truncated = self.tokenizer.encode(question)
                 t = time.perf_counter()
@@ -230,7 +241,7 @@ class BlipPipeline:
                     first.append(time.perf_counter())
                 stream.extend(new)
 
-            eos = int(self.tokens["end"])
+            eos = self.tokens.end
             if num_beams == 1:
                 search: Search = greedy(decoder, start, max_new_tokens, eos, on_tokens, cancel)
             else:
@@ -267,15 +278,16 @@ def load(
     *,
     hints: dict[str, str] | None = None,
     cache: bool = True,
-    mixed: bool = True,
+    exact: bool = False,
 ) -> BlipPipeline:
     """Verify and compile a converted model for `device`.
 
-    `hints` maps a part name (or "*") to OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16") and
-    pins every part to `precision`'s own files. Without it, each part runs with the hint measured fastest on
-    this machine, and an INT8 part whose FP16 file measured faster runs that instead (see `tuning`), so
-    INT8 is never slower than FP16. `mixed=False` keeps every part on `precision`'s own files (to measure
-    what quantization itself does). `pipeline.sources` says which file each part runs.
+    Each part runs with the file and precision hint that `policy` decides for this machine (deterministic:
+    the same set-up, so the same answer, every time); `pipeline.setup_label` says it in words, `sources` and
+    `hints` part by part. `exact=True` runs every part from `precision`'s own files at full precision.
+    `hints` maps a part name (or "*") to OpenVINO's INFERENCE_PRECISION_HINT ("f32", "bf16", "f16") and pins
+    every part to `precision`'s own files. The compile cache is kept per file content (sha256), so a folder
+    replaced in place never runs the weights compiled from the old files.
     runs in: any thread (compiling releases the GIL).
     """
     model = ConvertedModel.open(model_dir)
@@ -283,22 +295,21 @@ def load(
     device = check_device(device)
     t0 = time.perf_counter()
     ov_core = core()
-    chosen: dict[str, str] = {}
-    sources: dict[str, str] = {}
+    names = components(model.task)
+    setups, configs = policy.plan(precision, device, names, has_fp16=model.has("fp16"), exact=exact, hints=hints)
+    notes: list[str] = []
     parts: dict[str, _Part] = {}
-    for name in components(model.task):
-        config: dict[str, Any] = {}
+    for name in names:
+        setup = setups[name]
+        if setup.source != precision:
+            model.verify(setup.source)
+        config = dict(configs[name])
         if cache:
-            config["CACHE_DIR"] = str(paths.cache_dir() / "ov")
-        source, hint = _choose(model, precision, device, name, hints, cache, mixed)
-        if source != precision:
-            model.verify(source)
-        sources[name] = source
-        if hint:
-            config["INFERENCE_PRECISION_HINT"] = hint
-            chosen[name] = hint
+            folder = compile_cache_dir(model, setup.source, name, device, config, notes)
+            if folder is not None:
+                config["CACHE_DIR"] = str(folder)
         try:
-            compiled = ov_core.compile_model(str(model.xml(source, name)), device, config)
+            compiled = ov_core.compile_model(str(model.xml(setup.source, name)), device, config)
         except RuntimeError as exc:
             text = str(exc)
             if "device" in text.lower() or "plugin" in text.lower():
@@ -307,28 +318,49 @@ def load(
                 ) from exc
             raise GlimpseError(f"OpenVINO could not compile {name} of {model.name}: {text.splitlines()[0]}") from exc
         parts[name] = _Part(compiled)
+    chosen = {n: s.hint for n, s in setups.items() if s.hint}
     pipe = BlipPipeline(model, precision, device, parts, time.perf_counter() - t0, chosen)
-    pipe.sources = sources
+    pipe.sources = {n: s.source for n, s in setups.items()}
+    pipe.setup = setups
+    pipe.exact = exact
+    pipe.setup_label = policy.setup_label(precision, device, setups, exact=exact)
+    pipe.notes = notes
     return pipe
 
 
-def _choose(
-    model: ConvertedModel,
-    precision: str,
-    device: str,
-    part: str,
-    hints: dict[str, str] | None,
-    cache: bool = True,
-    mixed: bool = True,
-) -> tuple[str, str | None]:
-    """(precision folder, hint) for `part`: the caller's hint pins both; else what `tuning` measured here."""
-    if hints:
-        hint = hints.get(part) or hints.get("*")
-        if hint:
-            return precision, hint
-    from . import tuning
+_uncached_said: set[str] = set()
 
-    if not mixed:
-        return precision, tuning.choose_hint(model, precision, device, part, compile_cache=cache).hint
-    choice = tuning.choose_part(model, precision, device, part, compile_cache=cache)
-    return choice.precision, choice.hint
+
+def compile_cache_dir(
+    model: ConvertedModel, precision: str, part: str, device: str, config: dict[str, Any], notes: list[str]
+) -> Path | None:
+    """OpenVINO's compile cache for one part's file content and compile set-up: `<cache dir>/ov/<sha256>`.
+
+    OpenVINO keys a model read from a path by the path and the .xml's mtime; a folder per content keeps a
+    part replaced in place (new .bin, old .xml mtime) from running the old compiled weights. The device and
+    config are in the key too: with OpenVINO 2026.4, a bf16 compile of a part whose f32 blob is in the same
+    cache folder runs wrong (the demo model answered "" instead of "blue"; tests/runtime/test_policy.py).
+    A cache folder that cannot be made means running without a cache (slower loads), said once in `notes`.
+    """
+    files = model.manifest["precisions"][precision]["files"]
+    digest = hashlib.sha256()
+    for ext in ("xml", "bin"):
+        digest.update(str(files.get(f"{precision}/{part}.{ext}", {}).get("sha256", "")).encode())
+    digest.update(json.dumps([device, config], sort_keys=True, default=str).encode())
+    root = paths.cache_path() / "ov"
+    folder = root / digest.hexdigest()[:32]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+        return folder
+    except OSError as exc:
+        if str(root) not in _uncached_said:
+            _uncached_said.add(str(root))
+            notes.append(
+                f"Running without a compile cache (loads are slower): {root} cannot be written "
+                f"({exc.strerror or exc})."
+            )
+            log.warning(notes[-1])
+        return None

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
 from tokenizers import Tokenizer
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_question(text: str | bytes) -> str:
+    """`text` as the tokenizer can take it, and as the answer repeats it.
+
+    Bytes that are not UTF-8 (given as bytes, or as a str with surrogate escapes, as a command line gives
+    them) and lone surrogates become U+FFFD; control and invisible format characters go; each run of
+    whitespace becomes one space, none at the ends. A question of control characters only is empty.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        raise TypeError(f"A question is text (str), not {type(text).__name__}.")
+    text = _SURROGATE.sub("\ufffd", text)
+    text = "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
+    return " ".join(text.split())
 
 
 class BlipTokenizer:

@@ -29,7 +29,7 @@ def demo(request):
     partner = library.caption_partner(ConvertedModel.open(vqa_dir))
     assert partner is not None, "the demo VQA model names its captioning partner"
     # Pure INT8 files (no FP16 fallback): these tests are about what quantization kept.
-    return request.param, load(vqa_dir, request.param, mixed=False), load(partner, request.param, mixed=False)
+    return request.param, load(vqa_dir, request.param, exact=True), load(partner, request.param, exact=True)
 
 
 def test_demo_is_shipped_with_both_precisions_and_says_so():

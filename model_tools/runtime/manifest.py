@@ -1,0 +1,192 @@
+"""The manifest of a converted model folder, checked field by field and turned into typed values.
+
+`Manifest.from_json` refuses a manifest with a missing or malformed field, naming the field and the folder,
+so that nothing later fails with a `KeyError` or a `TypeError`. It reads the JSON that `model-tools convert`
+and `quantize` write (format 1); fields it does not know are kept only in the raw dict
+(`ConvertedModel.manifest`).
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import CorruptModelError, ManifestError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TASKS = ("vqa", "caption")
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Tokens:
+    decoder_start: int  # [DEC], the first token of every answer
+    end: int  # [SEP]
+    pad: int
+
+    @property
+    def ids(self) -> set[int]:
+        return {self.decoder_start, self.end, self.pad}
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    size: tuple[int, int]  # height, width
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    resample: str = "bicubic"
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    layers: int
+    heads: int
+    head_dim: int
+    vocab_size: int
+    max_positions: int
+    max_question_tokens: int
+
+
+@dataclass(frozen=True)
+class PrecisionSpec:
+    files: Mapping[str, FileRecord]  # path in the folder -> record
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    name: str
+    task: str
+    tokens: Tokens
+    image: ImageSpec
+    text: TextSpec
+    files: Mapping[str, FileRecord]  # files every precision needs (tokenizer.json)
+    precisions: Mapping[str, PrecisionSpec]
+
+    @classmethod
+    def from_json(cls, data: Any, folder: Path) -> Manifest:
+        """The manifest of `folder` from its parsed JSON; a `ManifestError` names the first bad field."""
+        r = _Reader(folder)
+        if not isinstance(data, dict):
+            raise r.error("", f"should be a JSON object, not {_kind(data)}")
+        version = r.integer(data, "format_version", minimum=0)
+        if version != FORMAT_VERSION:
+            raise CorruptModelError(
+                f"{folder.name} was made by another version of Glimpse (format {version}).", "Convert it again."
+            )
+        name = data.get("name") or folder.name
+        if not isinstance(name, str):
+            raise r.error("name", f"should be text, not {_kind(name)}")
+        task = r.field(data, "task")
+        if task not in TASKS:
+            raise r.error("task", f"should be one of {', '.join(TASKS)}, not {task!r}")
+        text = r.section(data, "text")
+        text_spec = TextSpec(**{f.name: r.integer(text, f.name, "text.") for f in fields(TextSpec)})
+        tokens = r.section(data, "tokens")
+        tokens_spec = Tokens(**{f.name: r.integer(tokens, f.name, "tokens.", minimum=0) for f in fields(Tokens)})
+        for key, value in asdict(tokens_spec).items():
+            if value >= text_spec.vocab_size:
+                raise r.error(f"tokens.{key}", f"is {value}, beyond the vocabulary ({text_spec.vocab_size} tokens)")
+        image = r.section(data, "image")
+        resample = image.get("resample", "bicubic")
+        if not isinstance(resample, str):
+            raise r.error("image.resample", f"should be text, not {_kind(resample)}")
+        height, width = r.numbers(image, "size", "image.", count=2, whole=True)
+        image_spec = ImageSpec(
+            size=(int(height), int(width)),
+            mean=_three(r.numbers(image, "mean", "image.", count=3, positive=False)),
+            std=_three(r.numbers(image, "std", "image.", count=3)),
+            resample=resample,
+        )
+        precisions = {}
+        for key in r.section(data, "precisions"):
+            entry = r.section(data["precisions"], key, "precisions.")
+            files = r.section(entry, "files", f"precisions.{key}.")
+            precisions[key] = PrecisionSpec(r.files(files, f"precisions.{key}.files"))
+        shared = r.files(r.section(data, "files") if "files" in data else {}, "files")
+        return cls(version, name, task, tokens_spec, image_spec, text_spec, shared, precisions)
+
+
+class _Reader:
+    """Reads fields of one folder's manifest; each failure names the field (dotted: `text.layers`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def error(self, field: str, problem: str) -> ManifestError:
+        where = f"{self.folder.name}/{MANIFEST}"
+        what = f"{where}: {field} {problem}" if field else f"{where} {problem}"
+        return ManifestError(f"{what}.", "Convert the model again.")
+
+    def field(self, data: dict[str, Any], key: str, prefix: str = "") -> Any:
+        if key not in data:
+            raise self.error(prefix + key, "is missing")
+        return data[key]
+
+    def section(self, data: dict[str, Any], key: str, prefix: str = "") -> dict[str, Any]:
+        value = self.field(data, key, prefix)
+        if not isinstance(value, dict):
+            raise self.error(prefix + key, f"should be a JSON object, not {_kind(value)}")
+        return value
+
+    def integer(self, data: dict[str, Any], key: str, prefix: str = "", minimum: int = 1) -> int:
+        value = self.field(data, key, prefix)
+        if not _is_int(value) or value < minimum:
+            raise self.error(prefix + key, f"should be a whole number of at least {minimum}, not {value!r}")
+        return int(value)
+
+    def numbers(
+        self, data: dict[str, Any], key: str, prefix: str, count: int, whole: bool = False, positive: bool = True
+    ) -> list[float]:
+        value = self.field(data, key, prefix)
+        good = _is_int if whole else _is_number
+        if not isinstance(value, list) or len(value) != count or not all(good(x) for x in value) or (
+            positive and min(value) <= 0
+        ):
+            kind = ("positive " if positive else "") + ("whole numbers" if whole else "numbers")
+            raise self.error(prefix + key, f"should be a list of {count} {kind}, not {value!r}")
+        return [float(x) for x in value]
+
+    def files(self, data: dict[str, Any], prefix: str) -> dict[str, FileRecord]:
+        records = {}
+        for rel, rec in data.items():
+            where = f"{prefix}[{rel!r}]"
+            parts = PurePosixPath(rel).parts
+            if not parts or rel.startswith("/") or ".." in parts or "\\" in rel:
+                raise self.error(where, "should be a path inside the model folder")
+            if not isinstance(rec, dict):
+                raise self.error(where, f"should be a JSON object, not {_kind(rec)}")
+            size = self.integer(rec, "size", f"{where}.", minimum=0)
+            sha = self.field(rec, "sha256", f"{where}.")
+            if not isinstance(sha, str) or len(sha) != 64 or not set(sha.lower()) <= set(string.hexdigits.lower()):
+                raise self.error(f"{where}.sha256", f"should be 64 hex digits, not {sha!r}")
+            records[rel] = FileRecord(size, sha.lower())
+        return records
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _three(values: list[float]) -> tuple[float, float, float]:
+    return values[0], values[1], values[2]
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
