@@ -11,8 +11,11 @@ import os
 import sys
 from pathlib import Path
 
+from model_tools.jobs import disable_telemetry
+
 from . import __version__
 
+disable_telemetry()  # before anything imports openvino: nothing leaves the machine (README, Privacy)
 log = logging.getLogger("glimpse.app")
 
 

@@ -46,7 +46,8 @@ class QuestionEdit(QPlainTextEdit):
         return intake.has_pictures(source) or super().canInsertFromMimeData(source)
 
     def insertFromMimeData(self, source: QMimeData) -> None:  # noqa: N802 - Qt override
-        if intake.from_mime(source).sources:
+        incoming = intake.from_mime(source)
+        if incoming.sources or incoming.missing:  # a missing file's path is reported, not typed in
             self.pictures_pasted.emit(source)
         else:
             super().insertFromMimeData(source)

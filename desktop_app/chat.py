@@ -25,6 +25,28 @@ from .conversation import DONE, FAILED, STOPPED, WAITING, Turn, metrics_text
 
 THUMB = 64
 FLUSH_MS = 30  # text chunks are shown at most this often: many tokens a second stay cheap for the GUI
+FOLD_LINES = 4  # a longer question shows its first lines and "Show more"
+FOLD_CHARS = 300
+TRUNCATED_NOTE = "The model read only the start of this question; it is longer than the model takes."
+
+
+def folded(text: str) -> str:
+    """The first lines of a long question ("" if it is short enough to show whole)."""
+    lines = text.splitlines()
+    if len(lines) <= FOLD_LINES and len(text) <= FOLD_CHARS:
+        return ""
+    head = "\n".join(lines[:FOLD_LINES])
+    return (head[:FOLD_CHARS].rstrip() if len(head) > FOLD_CHARS else head) + " …"
+
+
+def details_text(turn: Turn) -> str:
+    """The answer's details line: timings, tokens, beams, precision, device, model."""
+    parts = metrics_text(turn).split(" · ")
+    if parts[0] and turn.num_beams:
+        tokens = f"{turn.metrics.get('new_tokens')} tokens"
+        at = parts.index(tokens) + 1 if tokens in parts else len(parts)
+        parts.insert(at, f"{turn.num_beams} beam{'s' if turn.num_beams > 1 else ''}")
+    return " · ".join(parts)
 
 
 class QuestionBubble(QFrame):
@@ -49,23 +71,55 @@ class QuestionBubble(QFrame):
         self.text.setTextFormat(Qt.TextFormat.PlainText)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self._folded = "" if turn.describe else folded(turn.question)
+        self.more = QToolButton()
+        self.more.setObjectName("questionMore")
+        self.more.setAutoRaise(True)
+        self.more.setCheckable(True)
+        self.more.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self.more.toggled.connect(self._show_more)
+        self.more.setVisible(bool(self._folded))
+        self.note = QLabel(TRUNCATED_NOTE)
+        self.note.setObjectName("questionNote")
+        self.note.setWordWrap(True)
+        self.note.setAccessibleName(TRUNCATED_NOTE)
         if turn.describe:
             self.text.setText("Describe the picture.")
             font = self.text.font()
             font.setItalic(True)
             self.text.setFont(font)
         else:
-            self.text.setText(turn.question)
+            self._show_more(False)
+        column = QVBoxLayout()
+        column.setSpacing(2)
+        column.addWidget(self.text)
+        column.addWidget(self.more, 0, Qt.AlignmentFlag.AlignLeft)
+        column.addWidget(self.note)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 8, 12, 8)
         layout.setSpacing(10)
         layout.addWidget(self.thumb, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addWidget(self.text, 1)
+        layout.addLayout(column, 1)
         name = Path(turn.image).name if turn.image else "no picture"
-        what = "asked for a description" if turn.describe else f"asked: {turn.question}"
+        asked = self._folded or turn.question
+        what = "asked for a description" if turn.describe else f"asked: {asked}"
+        if self._folded:
+            what += f" ({len(turn.question):,} characters; Show more shows it all)"
         self.setAccessibleName(f"You {what} (picture: {name})")
         self.thumb.setAccessibleName(f"Show {name}")
         self.thumb.setToolTip(f"{name}: show this picture")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show whether the model had to shorten the question (known once it answered)."""
+        truncated = bool(self.turn.metrics.get("truncated_question"))
+        self.note.setVisible(truncated)
+        self.setAccessibleDescription(TRUNCATED_NOTE if truncated else "")
+
+    def _show_more(self, shown: bool) -> None:
+        self.text.setText(self.turn.question if shown or not self._folded else self._folded)
+        self.more.setText("Show less" if shown else "Show more")
+        self.more.setAccessibleName("Show less of the question" if shown else "Show the whole question")
 
     def set_thumbnail(self, thumbnail: QImage | None) -> None:
         if thumbnail is not None and not thumbnail.isNull():
@@ -178,7 +232,7 @@ class AnswerBubble(QFrame):
         else:
             self.text.setText(turn.answer if turn.answer or not turn.finished else "(no answer)")
         self._shown = turn.answer
-        text = metrics_text(turn) if turn.status in (DONE, STOPPED) else ""
+        text = details_text(turn) if turn.status in (DONE, STOPPED) else ""
         self.metrics.setText(text)
         self.metrics.setVisible(bool(text))
         self.copy_button.setEnabled(bool(turn.answer))
@@ -204,7 +258,7 @@ class AnswerBubble(QFrame):
             name = f"Glimpse: {self.status.text() or 'no answer'}"
         self.setAccessibleName(name)
         if turn.finished:
-            self.setAccessibleDescription(metrics_text(turn))
+            self.setAccessibleDescription(details_text(turn))
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
         if event.matches(QKeySequence.StandardKey.Copy) and not self.text.hasSelectedText():

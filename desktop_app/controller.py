@@ -143,6 +143,8 @@ class ChatController(QObject):
         if self.closing:
             return
         turn.set_answer(answer, pipe.model.name)
+        if answer.truncated_question:
+            turn.metrics["truncated_question"] = True  # kept with the turn: the bubble says so
         self.answer_finished.emit(turn, answer)
 
     def stop(self) -> bool:
@@ -186,12 +188,21 @@ class ChatController(QObject):
             self.devices = devices
             self.devices_found.emit(devices)
 
-    def read_images(self, sources: list[Path | bytes], save_dir: Path) -> asyncio.Task[None]:
-        """Read and check pictures on a worker; `images_read` brings the results (errors per file)."""
-        return spawn(self._read_images(sources, save_dir), self._on_unexpected)
+    def read_images(
+        self, sources: list[Path | bytes], save_dir: Path, display_max: int = 0
+    ) -> asyncio.Task[None]:
+        """Read and check pictures on a worker; `images_read` brings the results (errors per file).
 
-    async def _read_images(self, sources: list[Path | bytes], save_dir: Path) -> None:
-        results: list[ImageRead] = await run_worker(self.pool, ImageReadWorker(sources, save_dir))
+        The preview kept for the window is at most `display_max` pixels on its longer side (the screen's
+        size: a 6000x4000 photo is not kept whole); the model reads the file itself.
+        """
+        return spawn(self._read_images(sources, save_dir, display_max), self._on_unexpected)
+
+    async def _read_images(self, sources: list[Path | bytes], save_dir: Path, display_max: int) -> None:
+        worker = ImageReadWorker(sources, save_dir)
+        if display_max:
+            worker.DISPLAY_MAX = min(worker.DISPLAY_MAX, display_max)
+        results: list[ImageRead] = await run_worker(self.pool, worker)
         if not self.closing:
             self.images_read.emit(results)
 

@@ -12,13 +12,17 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QRadioButton,
     QSizePolicy,
     QSpinBox,
-    QToolButton,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
     QWidget,
 )
 
@@ -31,6 +35,10 @@ PRECISION_TIPS = {
     "fp16": "FP16: the converted model as is (most faithful).",
     "int8": "INT8: quantized weights; smaller and usually faster, answers may differ slightly.",
 }
+EXACT_TIP = (
+    "Run every part from the chosen precision's own files at full precision (f32 on a CPU): "
+    "slower, but exactly FP16's or INT8's answer on any machine."
+)
 
 
 def model_label(model: ConvertedModel) -> str:
@@ -46,30 +54,63 @@ def _separator() -> QFrame:
     return line
 
 
+class ElidedComboBox(QComboBox):
+    """A combo box as wide as its longest item up to its maximum width; longer text ends in "…", and the
+    tooltip (and the screen reader) has it in full."""
+
+    def __init__(self, tip: str, max_width: int) -> None:
+        super().__init__()
+        self._tip = tip
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.setMaximumWidth(max_width)
+        self.currentIndexChanged.connect(self._update_tip)
+        self._update_tip()
+
+    def shown_text(self) -> str:
+        """The current text as painted: elided to the room the box has."""
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        room = self.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox, option, QStyle.SubControl.SC_ComboBoxEditField, self
+        )
+        return self.fontMetrics().elidedText(self.currentText(), Qt.TextElideMode.ElideRight, room.width())
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt override
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        option.currentText = self.shown_text()
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+    def _update_tip(self, _index: int = 0) -> None:
+        text = self.currentText()
+        self.setToolTip(f"{self._tip}: {text}" if text else self._tip)
+
+
 class ModelBar(QWidget):
     model_chosen = Signal(object)  # Path
     other_model_requested = Signal()
     precision_chosen = Signal(str)
     device_chosen = Signal(str)
     generation_changed = Signal(int, int)  # max new tokens, beams
+    exact_chosen = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("modelBar")
         self._updating = False
 
-        self.model_combo = QComboBox()
+        self.model_combo = ElidedComboBox("The model that answers", 320)
         self.model_combo.setObjectName("modelCombo")
         self.model_combo.setAccessibleName("Model")
-        self.model_combo.setToolTip("The model that answers")
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(22)
         self.model_combo.view().setMinimumWidth(320)
         self.model_combo.activated.connect(self._on_model_activated)
         model_label_w = QLabel("&Model")
         model_label_w.setBuddy(self.model_combo)
 
-        self.precision_buttons: dict[str, QToolButton] = {}
+        # Radio buttons in one exclusive group: one tab stop (the checked one), arrow keys move and choose.
+        self.precision_buttons: dict[str, QRadioButton] = {}
         self.precision_group = QButtonGroup(self)
         self.precision_group.setExclusive(True)
         precision_box = QWidget()
@@ -77,28 +118,34 @@ class ModelBar(QWidget):
         precision_box.setAccessibleName("Precision")
         pl = QHBoxLayout(precision_box)
         pl.setContentsMargins(0, 0, 0, 0)
-        pl.setSpacing(0)
+        pl.setSpacing(6)
         for key, text in (("fp16", "FP&16"), ("int8", "&INT8")):
-            button = QToolButton()
+            button = QRadioButton(text)
             button.setObjectName(f"precision_{key}")
-            button.setText(text)
-            button.setCheckable(True)
-            button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-            button.setAccessibleName(f"{key.upper()} precision")
             button.setToolTip(PRECISION_TIPS[key])
             button.clicked.connect(lambda _=False, k=key: self._on_precision_clicked(k))
+            button.toggled.connect(lambda _on, b=button, k=key: self._name_precision(b, k))
             self.precision_group.addButton(button)
             self.precision_buttons[key] = button
+            self._name_precision(button, key)
             pl.addWidget(button)
+        self.exact = QCheckBox("E&xact precision")
+        self.exact.setObjectName("exactPrecision")
+        self.exact.setAccessibleName("Exact precision")
+        self.exact.setToolTip(EXACT_TIP)
+        self.exact.setAccessibleDescription(EXACT_TIP)
+        self.exact.toggled.connect(self._on_exact_toggled)
+        pl.addWidget(self.exact)
+        self.setup = QLabel()
+        self.setup.setObjectName("setupLabel")
+        self.setup.setAccessibleName("Precision set-up")
+        self.setup.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setup.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setup.hide()
 
-        self.device_combo = QComboBox()
+        self.device_combo = ElidedComboBox("Where OpenVINO runs the model", 240)
         self.device_combo.setObjectName("deviceCombo")
         self.device_combo.setAccessibleName("Device")
-        self.device_combo.setToolTip("Where OpenVINO runs the model")
-        self.device_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.device_combo.setMinimumContentsLength(16)
         self.device_combo.view().setMinimumWidth(360)  # the list shows the full device names
         self.device_combo.activated.connect(self._on_device_activated)
         device_label = QLabel("&Device")
@@ -129,6 +176,7 @@ class ModelBar(QWidget):
         layout.addWidget(model_label_w)
         layout.addWidget(self.model_combo)
         layout.addWidget(precision_box)
+        layout.addWidget(self.setup)
         layout.addWidget(_separator())
         layout.addWidget(device_label)
         layout.addWidget(self.device_combo)
@@ -192,8 +240,24 @@ class ModelBar(QWidget):
                     button.setToolTip(tip if model is not None else "Choose a model first.")
                     button.setAccessibleDescription(button.toolTip())
                 button.setChecked(key == precision)
+                self._name_precision(button, key)
         finally:
             self._updating = False
+
+    def show_exact(self, exact: bool) -> None:
+        self._updating = True
+        try:
+            self.exact.setChecked(exact)
+        finally:
+            self._updating = False
+
+    def show_setup(self, label: str) -> None:
+        """What the loaded model runs, in words (e.g. "INT8 · vision FP16 on this CPU")."""
+        self.setup.setText(label)
+        self.setup.setVisible(bool(label))
+        what = f"Set-up of the loaded model: {label}" if label else ""
+        self.setup.setToolTip(what)
+        self.setup.setAccessibleDescription(what)
 
     def set_devices(self, devices: Sequence[Device], current: str) -> None:
         self._updating = True
@@ -248,6 +312,18 @@ class ModelBar(QWidget):
     def _on_precision_clicked(self, key: str) -> None:
         if not self._updating:
             self.precision_chosen.emit(key)
+
+    def _name_precision(self, button: QRadioButton, key: str) -> None:
+        """What a screen reader says ("FP16, selected"); Tab stops at the checked one only."""
+        state = "selected" if button.isChecked() else "not selected"
+        if not button.isEnabled():
+            state = "not available"
+        button.setAccessibleName(f"{key.upper()}, {state}")
+        button.setFocusPolicy(Qt.FocusPolicy.StrongFocus if button.isChecked() else Qt.FocusPolicy.ClickFocus)
+
+    def _on_exact_toggled(self, on: bool) -> None:
+        if not self._updating:
+            self.exact_chosen.emit(on)
 
     def _on_device_activated(self, index: int) -> None:
         data = self.device_combo.itemData(index)

@@ -1,19 +1,27 @@
 """The conversation as data: turns (image, question, answer, metrics), saved as JSON and exported as Markdown.
 
 No widgets here; the chat pane shows a `Conversation` and the window saves and opens it.
+
+A Markdown export `chat.md` takes copies of its pictures along in `chat_files/` beside it, linked relatively,
+so the folder can be moved or shared; a file already there is never overwritten (a copy gets a new name).
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
+import re
+import shutil
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 FORMAT = "glimpse-conversation"
 VERSION = 1
+HEADING_CHARS = 60  # a longer question is cut short in its heading; the body has it all
 
 PENDING, WAITING, STREAMING, DONE, STOPPED, FAILED = (
     "pending",
@@ -98,7 +106,10 @@ class Conversation:
         _write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
     def save_markdown(self, path: Path) -> None:
-        _write_atomic(path, self.to_markdown())
+        """Write Markdown at `path`, with copies of the pictures in `<name>_files/` beside it."""
+        path = Path(path)
+        links = _copy_pictures([t.image for t in self.turns if t.image], path.with_name(f"{path.stem}_files"))
+        _write_atomic(path, self.to_markdown(links))
 
     @classmethod
     def load_json(cls, path: Path) -> Conversation:
@@ -118,38 +129,87 @@ class Conversation:
             raise ValueError(f"{Path(path).name} has no list of turns")
         return cls([Turn.from_dict(t) for t in turns], str(data.get("created") or _now()))
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, pictures: dict[str, str] | None = None) -> str:
+        """Markdown of the turns, their text escaped; `pictures` maps a turn's picture path to its link
+        (a picture not in it is named, not linked: it was not found to be copied)."""
+        pictures = pictures or {}
         lines = ["# Glimpse conversation", "", f"_Started {self.created}_", ""]
         for i, turn in enumerate(self.turns, 1):
-            title = (
-                "Describe"
-                if turn.describe
-                else turn.question.strip().splitlines()[0]
-                if turn.question
-                else "Question"
-            )
+            title = "Describe" if turn.describe else _heading(turn.question) or "Question"
             lines += [f"## {i}. {title}", ""]
             if turn.image:
-                lines += [
-                    f"![{Path(turn.image).name}]({Path(turn.image).as_uri() if Path(turn.image).is_absolute() else turn.image})",
-                    "",
-                ]
+                name = escape_markdown(Path(turn.image).name)
+                link = pictures.get(turn.image)
+                lines += [f"![{name}]({link})" if link else f"_Picture {name} (not found when exported)_", ""]
             if turn.describe:
                 lines += ["**You:** _Describe the picture._", ""]
             else:
-                quoted = "  \n".join(turn.question.splitlines()) or "_(empty)_"
-                lines += [f"**You:** {quoted}", ""]
-            answer = turn.answer or ("_(no answer)_" if turn.status != FAILED else "")
+                lines += [f"**You:** {_paragraph(turn.question) or '_(empty)_'}", ""]
+            answer = _paragraph(turn.answer) or ("_(no answer)_" if turn.status != FAILED else "")
             lines += [f"**Glimpse:** {answer}"]
             if turn.status == STOPPED:
                 lines[-1] += " _(stopped)_"
             if turn.status == FAILED and turn.error:
-                lines[-1] += f"_Could not answer: {turn.error}_"
+                lines[-1] += f" _Could not answer: {_paragraph(turn.error)}_"
             lines.append("")
             metrics = metrics_text(turn)
             if metrics:
-                lines += [f"<sub>{metrics}</sub>", ""]
+                lines += [f"<sub>{escape_markdown(metrics)}</sub>", ""]
         return "\n".join(lines).rstrip() + "\n"
+
+
+_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&$])")
+_LINE_START = re.compile(r"^(\d+)([.)])|^([-+=])")
+
+
+def escape_markdown(text: str) -> str:
+    """`text` shown as itself in Markdown: no emphasis, links, headings, lists or HTML made of it."""
+    return _LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", _SPECIAL.sub(r"\\\1", text))
+
+
+def _paragraph(text: str) -> str:
+    """Lines of `text`, escaped, as one paragraph with line breaks (blank lines and indents dropped)."""
+    return "  \n".join(escape_markdown(line.strip()) for line in text.splitlines() if line.strip())
+
+
+def _heading(question: str) -> str:
+    """The question's first line, cut at a word to about HEADING_CHARS, escaped."""
+    first = next((line.strip() for line in question.splitlines() if line.strip()), "")
+    if len(first) > HEADING_CHARS:
+        cut = first[:HEADING_CHARS]
+        first = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip() + "…"
+    elif first != question.strip():
+        first += " …"
+    return escape_markdown(first)
+
+
+def _copy_pictures(images: list[str], folder: Path) -> dict[str, str]:
+    """Copy each picture that exists into `folder` (made if missing); picture path -> relative link.
+
+    A name already taken there by a different file gets a new one (`photo-2.png`); an identical file (from
+    an earlier export) is used as it is. Nothing in `folder` is ever overwritten.
+    """
+    links: dict[str, str] = {}
+    taken: set[str] = set()
+    for image in dict.fromkeys(images):
+        source = Path(image)
+        if not source.is_file():
+            continue
+        folder.mkdir(exist_ok=True)
+        target = folder / source.name
+        n = 1
+        while target.name in taken or (target.exists() and not _same_file(source, target)):
+            n += 1
+            target = folder / f"{source.stem}-{n}{source.suffix}"
+        if not target.exists():
+            shutil.copyfile(source, target)
+        taken.add(target.name)
+        links[image] = quote(f"{folder.name}/{target.name}")
+    return links
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return b.is_file() and filecmp.cmp(a, b, shallow=False)
 
 
 def metrics_text(turn: Turn) -> str:

@@ -60,11 +60,21 @@ def describe(exc: BaseException) -> tuple[str, str]:
     )
 
 
+def is_user_mistake(exc: BaseException) -> bool:
+    """An ordinary problem the user can fix (a damaged picture, a missing file), not a bug in Glimpse."""
+    return isinstance(exc, (GlimpseError, FileNotFoundError, PermissionError))
+
+
 def details(exc: BaseException, tb: str | None, context: dict[str, str], devices: list[Any]) -> str:
+    """The traceback and versions; for an ordinary mistake, its message and fix first, the rest after."""
     trace = tb or getattr(exc, "glimpse_traceback", None)
     if not trace:
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return f"{trace.rstrip()}\n\n{environment_report(devices, context)}\nLog: {log_file()}"
+    technical = f"{trace.rstrip()}\n\n{environment_report(devices, context)}\nLog: {log_file()}"
+    if not is_user_mistake(exc):
+        return technical
+    summary, fix = describe(exc)
+    return f"{summary}\n{fix}\n\nTechnical details (for a bug report):\n\n{technical}"
 
 
 class ErrorDialog(QDialog):
@@ -101,6 +111,7 @@ class ErrorDialog(QDialog):
         head.addLayout(text, 1)
 
         self.toggle = QToolButton()
+        self.toggle.setObjectName("errorDetailsToggle")
         self.toggle.setText("Show &details")
         self.toggle.setCheckable(True)
         self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -142,17 +153,25 @@ class ErrorDialog(QDialog):
         self.fix.setText(fix)
         self.fix.setVisible(bool(fix))
         self.details.setPlainText(detail_text)
+        self._on_toggled(self.toggle.isChecked())
         self.setAccessibleDescription(f"{summary} {fix}")
 
     def copy_details(self) -> None:
-        QGuiApplication.clipboard().setText(
-            f"{self.summary.text()}\n{self.fix.text()}\n\n{self.details.toPlainText()}"
-        )
+        text = self.details.toPlainText()
+        if not text.startswith(self.summary.text()):
+            text = f"{self.summary.text()}\n{self.fix.text()}\n\n{text}"
+        QGuiApplication.clipboard().setText(text)
 
     def _on_toggled(self, shown: bool) -> None:
         self.details.setVisible(shown)
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
-        self.toggle.setText("Hide &details" if shown else "Show &details")
+        what = (
+            "technical details"
+            if self.exception is not None and is_user_mistake(self.exception)
+            else "details"
+        )
+        self.toggle.setText(f"{'Hide' if shown else 'Show'} &{what}")
+        self.toggle.setAccessibleName(f"{'Hide' if shown else 'Show'} {what}")
         self.adjustSize()
 
 

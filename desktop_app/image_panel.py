@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap, QTransform, QWheelEvent
+from PySide6.QtGui import QIcon, QImage, QPainter, QPalette, QPen, QPixmap, QTransform, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from .resources import Sample, samples
 
 STRIP_ICON = 56
+FOCUS_RING = 2  # pixels
 ZOOM_STEP = 1.25
 ZOOM_MIN, ZOOM_MAX = 0.05, 32.0
 
@@ -112,6 +113,27 @@ class ImageView(QGraphicsView):
         super().resizeEvent(event)
         if self._fit:
             self.fit()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """The picture, and a focus ring over its edge while the view has the keyboard focus (a style
+        sheet border would need room the picture already fills)."""
+        super().paintEvent(event)
+        if self.hasFocus():
+            painter = QPainter(self.viewport())
+            pen = QPen(self.palette().color(QPalette.ColorRole.Highlight), FOCUS_RING)
+            pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+            painter.setPen(pen)
+            half = FOCUS_RING // 2
+            painter.drawRect(self.viewport().rect().adjusted(half, half, -half, -half))
+            painter.end()
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().focusInEvent(event)
+        self.viewport().update()
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().focusOutEvent(event)
+        self.viewport().update()
 
 
 class ImageStrip(QListWidget):

@@ -6,6 +6,7 @@ files (CMYK, 16-bit, palette, alpha, animated, EXIF-rotated) behave as in the CL
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -34,13 +35,15 @@ OPEN_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + " *.PNG *
 
 @dataclass
 class Incoming:
-    """What a drop or paste holds: picture sources (paths or encoded bytes), and what was skipped, with why."""
+    """What a drop or paste holds: picture sources (paths or encoded bytes), what was skipped, with why,
+    and paths named in text that do not exist."""
 
     sources: list[Path | bytes] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.sources or self.skipped)
+        return bool(self.sources or self.skipped or self.missing)
 
 
 def qimage_to_png(image: QImage) -> bytes:
@@ -66,6 +69,24 @@ def path_from_text(line: str) -> Path | None:
         return path if path.exists() else None
     except OSError:
         return None
+
+
+def looks_like_path(line: str) -> bool:
+    """Whether a line of text is meant as a file's path or file:// URL (whether or not the file exists)."""
+    text = line.strip().strip('"').strip("'")
+    if "://" in text and not text.startswith("file:"):
+        return False  # a web address (said elsewhere: Glimpse opens pictures on this computer only)
+    if text.startswith(("file:", "/", "~", "./", "../", "\\\\")) or re.match(r"^[A-Za-z]:[\\/]", text):
+        return True
+    return text.lower().endswith(IMAGE_SUFFIXES) and ("/" in text or "\\" in text or " " not in text)
+
+
+def missing_paths(text: str) -> list[str]:
+    """Lines of `text` that name files which do not exist, if every line looks like a path (else [])."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or len(lines) > 200 or not all(looks_like_path(line) for line in lines):
+        return []
+    return [line for line in lines if path_from_text(line) is None]
 
 
 def paths_in_text(text: str) -> list[Path]:
@@ -95,6 +116,8 @@ def from_mime(mime: QMimeData | None, *, text_paths: bool = True) -> Incoming:
             incoming.sources.append(data)
     if not incoming.sources and text_paths and mime.hasText():
         incoming.sources.extend(paths_in_text(mime.text()))
+        if not incoming.sources:
+            incoming.missing.extend(missing_paths(mime.text()))
     if remote and not incoming.sources:
         incoming.skipped.extend(
             f"{u[:80]}: Glimpse opens pictures on this computer only; save it first, then open the file."

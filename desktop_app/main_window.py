@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -42,7 +42,7 @@ from model_tools.runtime import (
     paths,
 )
 
-from . import intake
+from . import autosave, intake
 from .about import AboutDialog
 from .aio import install_event_loop
 from .ask_bar import AskBar
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.persist = persist
         self.conversation = Conversation()
         self._views: dict[int, TurnView] = {}
+        self._cleared: Conversation | None = None  # what Undo (Ctrl+Z) brings back
         self._startup_errors: list[BaseException] = []
         self.shutdown_timeout_ms = SHUTDOWN_TIMEOUT_MS
         self.threads_stopped: bool | None = None
@@ -123,13 +124,15 @@ class MainWindow(QMainWindow):
 
         self.model_bar.set_generation(settings.max_new_tokens, settings.num_beams)
         self.model_bar.show_device(settings.device)
+        self.model_bar.show_exact(settings.exact_precision)
         self.controller.find_devices()
         self._start_model(Path(model) if model is not None else None)
         self._update_empty_chat()
         if notice:
             self.notify(notice, "warning")
-        if images:
-            self.open_files([Path(p) for p in images])
+        pictures = self._restore_conversation() if persist else []
+        pictures += [Path(p) for p in images or []]  # last: the picture shown is one asked for
+        self.open_files(pictures)
         QTimer.singleShot(0, self, self._after_start)  # the window as context: skipped if it is gone
 
     # -- building ----------------------------------------------------------------------------------------------
@@ -220,6 +223,10 @@ class MainWindow(QMainWindow):
         self.clear_action = a(
             "C&lear Conversation", self.clear_conversation, "Ctrl+Shift+Delete", icon="edit-clear"
         )
+        self.undo_clear_action = a(
+            "&Undo Clear", self.undo_clear, QKeySequence.StandardKey.Undo, icon="edit-undo"
+        )
+        self.undo_clear_action.setEnabled(False)
         self.open_conversation_action = a(
             "&Open Conversation…", self.choose_conversation_to_open, "Ctrl+Shift+O"
         )
@@ -273,6 +280,7 @@ class MainWindow(QMainWindow):
             None,
             self.copy_answer_action,
             self.clear_action,
+            self.undo_clear_action,
             None,
             self.open_conversation_action,
             self.save_action,
@@ -321,10 +329,12 @@ class MainWindow(QMainWindow):
         b.precision_chosen.connect(self._on_precision_chosen)
         b.device_chosen.connect(self._on_device_chosen)
         b.generation_changed.connect(self._on_generation_changed)
+        b.exact_chosen.connect(self._on_exact_chosen)
         self.ask_bar.asked.connect(self.ask)
         self.ask_bar.describe_requested.connect(self.describe)
         self.ask_bar.stop_requested.connect(self.stop)
         self.ask_bar.edit.pictures_pasted.connect(self._on_pictures_pasted)
+        self.ask_bar.edit.installEventFilter(self)  # Ctrl+Z there may undo Clear (eventFilter)
         self.image_panel.open_requested.connect(self.choose_files)
         self.image_panel.paste_requested.connect(self.paste)
         self.image_panel.sample_chosen.connect(self._on_sample_chosen)
@@ -371,7 +381,9 @@ class MainWindow(QMainWindow):
             else (model.precisions or ["fp16"])[0]
         )
         self.model_bar.show_model(model, precision)
-        self.switch_model(ModelSpec(model.path, precision, self.settings.device))
+        self.switch_model(
+            ModelSpec(model.path, precision, self.settings.device, self.settings.exact_precision)
+        )
 
     def _refresh_model_list(self, current: Path | None) -> None:
         models = list(library.installed())
@@ -436,19 +448,26 @@ class MainWindow(QMainWindow):
         device = current.device if current else self.settings.device
         self._remember_model(model)
         self.model_bar.show_model(model, precision)
-        self.switch_model(ModelSpec(model.path, precision, device))
+        self.switch_model(ModelSpec(model.path, precision, device, self.settings.exact_precision))
 
     def _on_precision_chosen(self, precision: str) -> None:
         spec = self._wanted_spec()
         if spec is not None and spec.precision != precision:
-            self.switch_model(ModelSpec(spec.path, precision, spec.device))
+            self.switch_model(ModelSpec(spec.path, precision, spec.device, spec.exact))
 
     def _on_device_chosen(self, device: str) -> None:
         spec = self._wanted_spec()
         if spec is None:
             self.settings.device = device
         elif spec.device != device:
-            self.switch_model(ModelSpec(spec.path, spec.precision, device))
+            self.switch_model(ModelSpec(spec.path, spec.precision, device, spec.exact))
+
+    def _on_exact_chosen(self, exact: bool) -> None:
+        """Settings: exact precision on or off; the model in use is loaded again that way."""
+        self.settings.exact_precision = exact
+        spec = self._wanted_spec()
+        if spec is not None and spec.exact != exact:
+            self.switch_model(ModelSpec(spec.path, spec.precision, spec.device, exact))
 
     def _on_generation_changed(self, max_new_tokens: int, num_beams: int) -> None:
         self.controller.max_new_tokens = self.settings.max_new_tokens = max_new_tokens
@@ -478,6 +497,8 @@ class MainWindow(QMainWindow):
         self.status.show_pipeline(pipe)
         self.model_bar.show_model(pipe.model, pipe.precision)
         self.model_bar.show_device(pipe.device)
+        self.model_bar.show_setup(pipe.setup_label)
+        self.model_bar.show_exact(pipe.exact)
         self.ask_bar.set_task(pipe.task)
         self._can_describe = pipe.task == "caption" or library.caption_partner(pipe.model) is not None
         self._describe_blocker = (
@@ -494,13 +515,15 @@ class MainWindow(QMainWindow):
         self._save_settings()
         if pipe.model.manifest.get("demo"):
             self.notify(library.DEMO_NOTE, "info")
+        for note in pipe.notes:  # e.g. running without a compile cache: said once per process
+            self.notify(note, "warning")
         self._update_empty_chat()
 
     def _on_load_failed(self, spec: ModelSpec, exc: BaseException) -> None:
         if self.models.current is None and isinstance(exc, DeviceUnavailableError) and spec.device != "CPU":
             # Nothing loaded yet (e.g. the remembered GPU is gone): carry on with the CPU, and say so.
             self.notify(f"{describe(exc)[0]} Glimpse uses the CPU instead.", "warning")
-            self.switch_model(ModelSpec(spec.path, spec.precision, "CPU"))
+            self.switch_model(ModelSpec(spec.path, spec.precision, "CPU", spec.exact))
             return
         show_error(self, exc)
         self._show_loaded_spec()
@@ -517,6 +540,7 @@ class MainWindow(QMainWindow):
             return
         self.model_bar.show_model(model, spec.precision)
         self.model_bar.show_device(spec.device)
+        self.model_bar.show_exact(spec.exact)
 
     def _on_devices_found(self, devices: list) -> None:
         spec = self._wanted_spec()
@@ -537,15 +561,29 @@ class MainWindow(QMainWindow):
     def _read(self, sources: list[Path | bytes]) -> None:
         if sources:
             self.status.showMessage(f"Opening {len(sources)} picture{'s' if len(sources) > 1 else ''}…", 2000)
-            self.controller.read_images(sources, paths.cache_dir() / "pasted")
+            self.controller.read_images(sources, paths.scratch_dir("pasted"), self._preview_size())
+
+    def _preview_size(self) -> int:
+        """Pixels a picture's preview needs: the screen's longer side (the model reads the file itself)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return 0
+        size = screen.size() * screen.devicePixelRatio()
+        return max(size.width(), size.height())
 
     def take_mime(self, mime) -> bool:
-        """Pictures from a drop or the clipboard (files, image data, or text naming files). True if any."""
+        """Pictures from a drop or the clipboard (files, image data, or text naming files). True if any, or if
+        the text named files that do not exist (said in a notice)."""
         incoming = intake.from_mime(mime)
         if incoming.skipped:
             self.notify(" ".join(incoming.skipped), "warning")
+        if incoming.missing:
+            self.notify(
+                f"No such file: {', '.join(incoming.missing)}. Check the path, or open the picture (Ctrl+O).",
+                "warning",
+            )
         self._read(incoming.sources)
-        return bool(incoming.sources)
+        return bool(incoming.sources or incoming.missing)
 
     def paste(self) -> None:
         mime = QGuiApplication.clipboard().mimeData()
@@ -666,6 +704,7 @@ class MainWindow(QMainWindow):
         if from_box and not describe:
             self.ask_bar.take_text()
         turn = Turn(question.strip(), str(image.path), describe=describe)
+        self._forget_cleared()  # Undo Clear brings back a conversation only until the next question
         self.conversation.turns.append(turn)
         view = self._views[id(turn)] = self.chat.add_turn(turn, image.thumbnail)
         self.controller.ask(turn)
@@ -693,8 +732,10 @@ class MainWindow(QMainWindow):
     def _on_answer_finished(self, turn: Turn, answer) -> None:
         view = self._view(turn)
         if view is not None:
+            view.question.refresh()  # says so if the question was too long for the model
             view.answer.refresh()
         self.status.update_memory()
+        self._autosave()
         if self.read_aloud_action.isChecked() and self.speaker.available and not answer.cancelled:
             self.speaker.say(turn.answer)
 
@@ -704,6 +745,7 @@ class MainWindow(QMainWindow):
             view.answer.refresh()
         if turn.question and not turn.describe:
             self.ask_bar.restore_text(turn.question)  # nothing typed is lost
+        self._autosave()
         show_error(self, exc)
 
     def _on_generating_changed(self, generating: bool) -> None:
@@ -721,11 +763,83 @@ class MainWindow(QMainWindow):
         self.status.showMessage("No answer to copy yet.", 3000)
 
     def clear_conversation(self) -> None:
+        """Ctrl+Shift+Delete: an empty chat; Undo (Ctrl+Z, or the notice's button) brings the turns back."""
+        cleared = self.conversation
+        self._show_conversation(Conversation())
+        if cleared.turns:
+            self._cleared = cleared
+            self.undo_clear_action.setEnabled(True)
+            n = len(cleared.turns)
+            self.notify(
+                f"Conversation cleared ({n} turn{'s' if n > 1 else ''}) · Undo: Ctrl+Z",
+                action=("&Undo", self.undo_clear),
+            )
+
+    def undo_clear(self) -> None:
+        """Bring back the conversation cleared last (until a new question is asked)."""
+        cleared = self._cleared
+        if cleared is None:
+            return
+        self._forget_cleared()
+        self.notification.dismiss()
+        self.open_files(self._show_conversation(cleared))
+        self.status.showMessage(f"Conversation back: {len(cleared.turns)} turns", 4000)
+
+    def _forget_cleared(self) -> None:
+        self._cleared = None
+        self.undo_clear_action.setEnabled(False)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """Ctrl+Z in the question box undoes Clear while the box has no typing of its own to undo."""
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and watched is self.ask_bar.edit
+            and self._cleared is not None
+            and event.matches(QKeySequence.StandardKey.Undo)
+            and not self.ask_bar.edit.document().isUndoAvailable()
+        ):
+            event.ignore()  # not the box's: the window's Undo Clear shortcut takes it
+            return True
+        return super().eventFilter(watched, event)
+
+    def _show_conversation(self, conversation: Conversation) -> list[Path]:
+        """Show `conversation` in place of the current one (and keep it for the next start); returns its
+        pictures that still exist and are not open yet, for the caller to open."""
         self.controller.stop()
         self.chat.clear()
         self._views.clear()
-        self.conversation = Conversation()
+        self.conversation = conversation
+        images: list[Path] = []
+        for turn in conversation.turns:
+            shown = self.image_panel.image_for(turn.image) if turn.image else None
+            view = self.chat.add_turn(turn, shown.thumbnail if shown else None)
+            view.answer.refresh()
+            self._views[id(turn)] = view
+            if turn.image and not shown and Path(turn.image).is_file() and Path(turn.image) not in images:
+                images.append(Path(turn.image))
         self._update_empty_chat()
+        self._autosave()
+        return images
+
+    def _restore_conversation(self) -> list[Path]:
+        """At start: the conversation of the last run, with a note; returns its pictures to open."""
+        conversation = autosave.load()
+        if conversation is None:
+            return []
+        n = len(conversation.turns)
+        self.notify(
+            f"Restored your last conversation ({n} turn{'s' if n > 1 else ''}).",
+            action=("&Clear", self.clear_conversation),
+        )
+        return self._show_conversation(conversation)
+
+    def _autosave(self) -> None:
+        if not self.persist:
+            return
+        try:
+            autosave.save(self.conversation)
+        except OSError as exc:
+            log.warning("Could not keep the conversation for the next start: %s", exc)
 
     def choose_save_conversation(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -778,19 +892,8 @@ class MainWindow(QMainWindow):
                 ),
             )
             return False
-        self.clear_conversation()
-        self.conversation = conversation
-        images = []
-        for turn in conversation.turns:
-            shown = self.image_panel.image_for(turn.image) if turn.image else None
-            view = self.chat.add_turn(turn, shown.thumbnail if shown else None)
-            view.answer.refresh()
-            self._views[id(turn)] = view
-            if turn.image and not shown and Path(turn.image).is_file() and Path(turn.image) not in images:
-                images.append(Path(turn.image))
-        if images:
-            self.controller.read_images(list(images), paths.cache_dir() / "pasted")
-        self._update_empty_chat()
+        self.clear_conversation()  # the one replaced can come back with Undo
+        self.open_files(self._show_conversation(conversation))
         self.status.showMessage(f"Opened {path.name}: {len(conversation.turns)} turns", 4000)
         return True
 
@@ -822,6 +925,7 @@ class MainWindow(QMainWindow):
         spec = self.models.spec
         if spec is not None:
             s.model, s.precision, s.device = str(spec.path), spec.precision, spec.device
+            s.exact_precision = spec.exact
         s.max_new_tokens, s.num_beams = self.controller.max_new_tokens, self.controller.num_beams
         s.read_aloud = self.read_aloud_action.isChecked()
 
@@ -835,10 +939,10 @@ class MainWindow(QMainWindow):
 
     # -- help, notices, errors -------------------------------------------------------------------------------
 
-    def notify(self, message: str, level: str = "info", timeout_ms: int = 0) -> None:
-        """A non-fatal notice at the top of the window (and in the log)."""
+    def notify(self, message: str, level: str = "info", timeout_ms: int = 0, action=None) -> None:
+        """A non-fatal notice at the top of the window (and in the log); `action`: (button text, callback)."""
         log.info("Notice: %s", message)
-        self.notification.show_message(message, level, timeout_ms=timeout_ms)
+        self.notification.show_message(message, level, timeout_ms=timeout_ms, action=action)
 
     def show_log(self) -> None:
         path = log_file()
@@ -891,12 +995,14 @@ class MainWindow(QMainWindow):
             )
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """Stop generation and loading, wait at most a second for the threads, remember the settings."""
+        """Stop generation and loading, wait at most a second for the threads, remember the settings and
+        the conversation (restored at the next start)."""
         self._collect_settings()
         self._save_settings()
         self.speaker.stop()
         tools_stopped = self.tools_window.shutdown(self.shutdown_timeout_ms) if self.tools_window else True
         self.threads_stopped = self.controller.shutdown(self.shutdown_timeout_ms) and tools_stopped
+        self._autosave()  # every turn, an answer cut short by closing too, is there at the next start
         for dialog in self.findChildren(QWidget):
             if dialog.isWindow() and dialog is not self:
                 dialog.close()

@@ -33,9 +33,11 @@ class ModelSpec:
     path: Path
     precision: str
     device: str
+    exact: bool = False  # every part from `precision`'s own files at full precision
 
     def describe(self) -> str:
-        return f"{self.path.name} ({self.precision.upper()}) on {self.device}"
+        exact = ", exact" if self.exact else ""
+        return f"{self.path.name} ({self.precision.upper()}{exact}) on {self.device}"
 
 
 def resolve_model(explicit: Path | None, remembered: str | None) -> tuple[Path | None, GlimpseError | None]:
@@ -129,7 +131,7 @@ class ModelManager(QObject):
                 precision = "fp16"
         except GlimpseError:
             precision = "fp16"
-        return ModelSpec(Path(partner), precision, self.spec.device)
+        return ModelSpec(Path(partner), precision, self.spec.device, self.spec.exact)
 
     def _get_lock(self) -> asyncio.Lock:
         if self._lock is None:
@@ -157,7 +159,7 @@ class ModelManager(QObject):
             self._partners = {
                 s: p
                 for s, p in self._partners.items()
-                if s.device == spec.device and s.precision == spec.precision
+                if (s.device, s.precision, s.exact) == (spec.device, spec.precision, spec.exact)
             }
             self.loaded.emit(pipe)
 
@@ -165,7 +167,7 @@ class ModelManager(QObject):
         self._loading += 1
         self._set_busy()
         self.loading_started.emit(spec)
-        worker = LoadWorker(spec.path, spec.precision, spec.device)
+        worker = LoadWorker(spec.path, spec.precision, spec.device, exact=spec.exact)
         worker.signals.progressed.connect(self.progressed)
         self._workers.add(worker)
         try:

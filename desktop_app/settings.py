@@ -37,6 +37,7 @@ class Settings:
     splitter: str = ""  # the image/chat splitter, base64
     recent_files: list[str] = field(default_factory=list)
     read_aloud: bool = False
+    exact_precision: bool = False  # every part from the chosen precision's own files, at full precision
 
     def add_recent(self, path: str | os.PathLike[str]) -> None:
         text = str(Path(path))
@@ -65,7 +66,7 @@ def _valid(name: str, value: Any) -> bool:
         return isinstance(value, str)
     if name == "recent_files":
         return isinstance(value, list) and all(isinstance(p, str) for p in value)
-    if name == "read_aloud":
+    if name in ("read_aloud", "exact_precision"):
         return isinstance(value, bool)
     return False
 

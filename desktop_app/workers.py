@@ -85,14 +85,12 @@ class LoadWorker(Worker):
 
     name = "load"
 
-    def __init__(self, model_dir: Path, precision: str, device: str, *, warm_up: bool = True) -> None:
+    def __init__(
+        self, model_dir: Path, precision: str, device: str, *, exact: bool = False, warm_up: bool = True
+    ) -> None:
         super().__init__()
-        self.model_dir, self.precision, self.device, self.warm_up = (
-            Path(model_dir),
-            precision,
-            device,
-            warm_up,
-        )
+        self.model_dir, self.precision, self.device = Path(model_dir), precision, device
+        self.exact, self.warm_up = exact, warm_up
 
     def work(self) -> BlipPipeline:
         """runs in: worker thread."""
@@ -101,8 +99,9 @@ class LoadWorker(Worker):
         )
         from model_tools.runtime import load  # imports openvino: here, on a worker, not at start-up
 
-        pipe = load(self.model_dir, precision=self.precision, device=self.device)
-        log.info("Loaded %s %s on %s in %.2f s", self.model_dir, self.precision, self.device, pipe.load_s)
+        pipe = load(self.model_dir, precision=self.precision, device=self.device, exact=self.exact)
+        log.info("Loaded %s %s on %s in %.2f s: %s", self.model_dir, self.precision, self.device, pipe.load_s,
+                 pipe.setup_label)
         if self.warm_up and not self.cancel.is_set():
             # The first inference allocates buffers; doing it now keeps the first answer's timings honest.
             self.signals.progressed.emit("Warming up…")

@@ -4,8 +4,9 @@ Sources:
   "vqav2"   VQAv2 questions and pictures streamed with Hugging Face `datasets` (needs the network);
   a folder  its pictures, with the questions in a text file (one per line; `questions.txt` in the folder
             is used when no file is given), else a small set of generic questions;
-  "builtin" the pictures in resources/samples, then generated shape pictures (model_tools.demo.shapes)
-            with their own questions; random pictures if the generator is missing.
+  "builtin" the pictures in resources/samples with their questions (samples.json), then generated shape
+            pictures (model_tools.demo.shapes) with their own questions; random pictures if the generator
+            is missing.
 
 Pictures become pixel values through the runtime's own `preprocess` (the manifest's size, mean and std) and
 questions become ids through the runtime's tokenizer, so the quantized parts are calibrated on exactly what
@@ -15,6 +16,7 @@ they will see in the app. `datasets` is imported inside the function that stream
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import threading
@@ -45,6 +47,7 @@ SOURCES = (VQAV2, BUILTIN)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 QUESTIONS_FILE = "questions.txt"
 SAMPLES_DIR = paths.RESOURCES / "samples"
+SAMPLES_INDEX = "samples.json"
 
 # Asked of pictures when no questions are given: short, everyday VQA questions of the usual kinds.
 GENERIC_QUESTIONS = (
@@ -167,13 +170,28 @@ def folder_samples(
     return cycle()
 
 
+def sample_questions() -> dict[str, str]:
+    """The question each bundled sample picture comes with (samples.json: file -> question)."""
+    try:
+        index = json.loads((SAMPLES_DIR / SAMPLES_INDEX).read_text(encoding="utf-8"))
+        return {str(entry["file"]): str(entry["question"]) for entry in index}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def builtin_samples(seed: int = 0, questions: list[str] | None = None) -> Iterator[Sample]:
-    """The bundled sample pictures (each once, with a generic question), then endless generated pictures."""
+    """The bundled sample pictures (each once), then endless generated shape pictures.
+
+    The sample pictures come with their own questions (samples.json: questions about their shapes, which
+    the demo models know and real models answer too), or `questions` in turn when given; the generated
+    pictures with questions of the generator's forms.
+    """
+    own = {} if questions else sample_questions()
     questions = questions or list(GENERIC_QUESTIONS)
     if SAMPLES_DIR.is_dir():
         files = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         for i, (path, image) in enumerate(read_images(files)):
-            yield Sample(image, questions[i % len(questions)], f"samples/{path.name}")
+            yield Sample(image, own.get(path.name) or questions[i % len(questions)], f"samples/{path.name}")
     rng = np.random.default_rng(seed)
     try:
         from .demo import shapes
@@ -282,7 +300,7 @@ def samples(
             )
         return vqav2_samples(seed=seed), "dataset"
     if text.lower() == BUILTIN:
-        return builtin_samples(seed, qlist), qdesc if qlist else "generic + generated"
+        return builtin_samples(seed, qlist), qdesc if qlist else "samples + generated"
     folder = Path(text)
     if folder.is_dir():
         if qlist is None and (folder / QUESTIONS_FILE).is_file():

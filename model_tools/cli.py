@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -43,9 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="CPU", help="CPU, GPU, NPU, AUTO... (see `model-tools devices`)")
     p.add_argument("--beams", type=_positive, default=1)
     p.add_argument("--max-new-tokens", type=_positive, default=20)
+    p.add_argument("--exact", action="store_true", help="every part from --precision's own files, at full precision")
     p.add_argument("--json", action="store_true", help="print one JSON object (text, token ids, metrics)")
 
     sub.add_parser("devices", help="list the devices OpenVINO reports")
+
+    p = sub.add_parser("doctor", help="CPU features, the precision each model part runs with here, compile cache")
+    p.add_argument("--device", default="CPU", help="CPU, GPU, AUTO... (see `model-tools devices`)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("bench", help="benchmark PyTorch eager against our OpenVINO pipeline")
     p.add_argument("--synthetic", choices=["base", "tiny"], required=True,
@@ -114,30 +120,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from .jobs import disable_telemetry
+    from .jobs import disable_telemetry, stop_on_signals
 
     disable_telemetry()
-    try:
-        return int(COMMANDS[args.command](args) or 0)
-    except Cancelled:
-        print("Cancelled.", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
-    except GlimpseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # Ctrl+C and SIGTERM: one line and 128 + the signal, whatever error the interrupted library made of them.
+    with stop_on_signals() as stop:
+        try:
+            return int(COMMANDS[args.command](args) or 0)
+        except (Cancelled, KeyboardInterrupt):
+            print("Cancelled.", file=sys.stderr)
+            return 128 + (stop.signum or 2)
+        except (GlimpseError, OSError, ValueError, RuntimeError) as exc:
+            if stop.signum is not None:
+                print("Cancelled.", file=sys.stderr)
+                return 128 + stop.signum
+            if isinstance(exc, RuntimeError):
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .convert import convert
 
     def show(p: Any) -> None:
-        print(f"[{p.done}/{p.total}] {p.message}", file=sys.stderr)
+        print(f"[{p.done}/{p.total}] {p.message}", file=sys.stderr, flush=True)
 
     convert(args.model, args.out, revision=args.revision, overwrite=args.overwrite, on_progress=show)
     print(args.out)
@@ -147,15 +154,19 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_ask(args: argparse.Namespace) -> int:
     from . import library
     from .runtime import ConvertedModel, load, load_image
+    from .runtime.text import clean_question
 
     image = load_image(args.image)  # fail on a bad picture before compiling anything
-    folder = args.model or library.default_model("vqa" if args.question.strip() else "caption")
+    question = clean_question(args.question)  # undecodable bytes, control characters: see `clean_question`
+    folder = args.model or library.default_model("vqa" if question else "caption")
     model = ConvertedModel.open(folder)
-    if not args.question.strip() and model.task == "vqa":
+    if not question and model.task == "vqa":
         folder = library.caption_partner(model) or folder
     if model.manifest.get("demo") and not args.json:
         print(f"note: {library.DEMO_NOTE}", file=sys.stderr)
-    pipe = load(folder, args.precision, args.device)
+    pipe = load(folder, args.precision, args.device, exact=args.exact)
+    for note in pipe.notes:
+        print(f"note: {note}", file=sys.stderr)
     cancel = threading.Event()
 
     def stream(chunk: str) -> None:
@@ -165,7 +176,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     try:
         answer = pipe.ask(
             image,
-            args.question,
+            question,
             max_new_tokens=args.max_new_tokens,
             num_beams=args.beams,
             on_text=None if args.json else stream,
@@ -175,7 +186,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         cancel.set()
         raise
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        print(json.dumps({**answer.to_dict(), "setup": pipe.setup_label, "files": pipe.sources}, ensure_ascii=False))
     else:
         sys.stdout.write("\n")
         if answer.truncated_question:
@@ -188,6 +199,42 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
     for dev in list_devices():
         print(f"{dev.id}\t{dev.name}")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import openvino as ov
+
+    from .runtime import check_device, paths, policy
+
+    device = check_device(args.device)
+    report: dict[str, Any] = {"openvino": ov.get_version(), "device": device, **policy.report(device)}
+    cache = paths.cache_path() / "ov"
+    blobs = list(cache.glob("*/*.blob")) if cache.is_dir() else []
+    existing = next(d for d in (cache, *cache.parents) if d.exists())
+    writable = existing.is_dir() and os.access(existing, os.W_OK)
+    report["compile_cache"] = {
+        "path": str(cache),
+        "writable": writable,
+        "parts_cached": len({b.parent for b in blobs}),
+        "compiled_blobs": len(blobs),
+        "mb": round(sum(b.stat().st_size for b in blobs) / 2**20, 1),
+        "keyed_by": "sha256 of each part's .xml and .bin (a folder per content)",
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"OpenVINO {report['openvino']} on {device}")
+    print(f"CPU flags: {' '.join(report['cpu_flags']) or '(none of note)'}")
+    for name, hw in report["devices"].items():
+        print(f"{name}: capabilities {', '.join(hw['capabilities'])}; bf16 {hw['bf16']}, int8 dot products {hw['int8_dot']}")
+    for precision, rules in report["policy"].items():
+        print(f"{precision.upper()}: {rules.pop('label')}")
+        for part, rule in rules.items():
+            print(f"  {part}: {rule}")
+    c = report["compile_cache"]
+    state = "writable" if c["writable"] else "NOT writable: models compile at every load"
+    print(f"compile cache: {c['path']} ({state}); {c['parts_cached']} parts, {c['mb']} MB")
     return 0
 
 
@@ -289,9 +336,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     folder = args.model or library.default_model("vqa")
     model = ConvertedModel.open(folder)
     # Pure INT8 files: the point is what quantization does to accuracy.
-    vqa = load(folder, args.precision, args.device, mixed=False) if model.task == "vqa" else None
+    vqa = load(folder, args.precision, args.device, exact=True) if model.task == "vqa" else None
     partner = library.caption_partner(model)
-    cap = load(partner, args.precision, args.device, mixed=False) if partner else None
+    cap = load(partner, args.precision, args.device, exact=True) if partner else None
 
     def progress(done: int, total: int) -> None:
         if done % 50 == 0 or done == total:
@@ -330,6 +377,7 @@ COMMANDS = {
     "convert": _cmd_convert,
     "ask": _cmd_ask,
     "devices": _cmd_devices,
+    "doctor": _cmd_doctor,
     "bench": _cmd_bench,
     "quantize": _cmd_quantize,
     "demo": _cmd_demo,

@@ -9,6 +9,7 @@ remote code is never trusted.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import threading
 import warnings
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .jobs import OnProgress, atomic_folder, check_cancel, report
+from .jobs import OnProgress, atomic_folder, check_cancel, check_target, is_disk_full, report
 from .runtime.errors import ConversionError
 from .runtime.model_dir import (
     CROSS_KV,
@@ -76,13 +77,19 @@ def convert(
 
     The folder appears whole or not at all. runs in: a worker thread (minutes for the base models).
     """
-    out = Path(out)
-    src = Path(source)
+    out = Path(out).expanduser()
+    check_target(out, replace=overwrite, model=True)  # before loading or downloading anything
     source_id = str(source)
+    src = Path(source_id).expanduser()
     if src.is_dir():
         folder = src
     elif src.exists():
         raise ConversionError(f"{src} is a file; give a model folder or a Hugging Face id.")
+    elif looks_like_path(source_id):
+        raise ConversionError(
+            f"There is no folder {src}.",
+            "Check the path, or give a Hugging Face id such as Salesforce/blip-vqa-base.",
+        )
     else:
         from .hub import download
 
@@ -95,23 +102,51 @@ def convert(
     label = folder.name if src.is_dir() else source_id  # a download sits in a folder named after its commit
     report(on_progress, "load", 0, total, message=f"Loading {label} with transformers")
     model = _load_torch_model(folder, arch)
-    if out.exists() and not overwrite:
-        raise ConversionError(f"{out} already exists.", "Choose another folder or allow overwriting.")
-    with atomic_folder(out, replace=overwrite) as tmp:
-        report(on_progress, "tokenizer", 1, total, message="Writing tokenizer.json")
-        _save_tokenizer(folder, tmp / TOKENIZER)
-        (tmp / "fp16").mkdir()
-        for i, part in enumerate(stages):
+    try:
+        with atomic_folder(out, replace=overwrite, model=True) as tmp:
+            report(on_progress, "tokenizer", 1, total, message="Writing tokenizer.json")
+            _save_tokenizer(folder, tmp / TOKENIZER)
+            (tmp / "fp16").mkdir()
+            for i, part in enumerate(stages):
+                check_cancel(cancel)
+                report(on_progress, part, 1 + i, total, message=f"Converting {part}")
+                export_part(model, part, tmp / "fp16" / f"{part}.xml")
             check_cancel(cancel)
-            report(on_progress, part, 1 + i, total, message=f"Converting {part}")
-            export_part(model, part, tmp / "fp16" / f"{part}.xml")
-        check_cancel(cancel)
-        report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
-        manifest = _manifest(model, folder, source_id, revision, task, arch, name or out.name, tmp)
-        manifest.update(extra_manifest or {})
-        write_json_atomic(tmp / MANIFEST, manifest)
+            report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
+            manifest = _manifest(model, folder, source_id, revision, task, arch, name or out.name, tmp)
+            manifest.update(extra_manifest or {})
+            write_json_atomic(tmp / MANIFEST, manifest)
+    except (OSError, RuntimeError) as exc:
+        if not is_disk_full(exc):
+            raise
+        raise ConversionError(
+            f"Could not write the converted model: the disk is full (need about "
+            f"{_needed_mb(model, folder)} MB at {out.parent}).",
+            "Free some space there, or convert into a folder on another disk.",
+        ) from None
     report(on_progress, "done", total, total, message=f"Converted to {out}")
     return out
+
+
+def looks_like_path(text: str) -> bool:
+    """A local path rather than a Hugging Face id (owner/name, which never starts with a dot or holds two
+    slashes)."""
+    return (
+        text.startswith(("/", ".", "~"))
+        or "\\" in text
+        or text.count("/") > 1
+        or Path(text).is_absolute()
+        or (len(text) > 1 and text[1] == ":")  # C:
+    )
+
+
+def _needed_mb(model: Any, folder: Path) -> int:
+    """About how much a conversion writes: FP16 weights (two bytes a parameter), the tokenizer, the XML."""
+    need = 2 * sum(p.numel() for p in model.parameters()) + 2**20
+    tokenizer = folder / TOKENIZER
+    if tokenizer.is_file():
+        need += tokenizer.stat().st_size
+    return max(1, math.ceil(need / 1e6))
 
 
 def _load_torch_model(folder: Path, arch: str) -> Any:

@@ -45,6 +45,7 @@ def download(
         EntryNotFoundError,
         GatedRepoError,
         HfHubHTTPError,
+        HFValidationError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -64,6 +65,11 @@ def download(
                 check_cancel(cancel)
                 hf_hub_download(repo_id, info.filename, revision=commit, tqdm_class=counter)
         folder = snapshot_download(repo_id, revision=commit, allow_patterns=ALLOW_PATTERNS)
+    except HFValidationError:
+        raise ConversionError(
+            f"'{repo_id}' is neither a folder here nor a Hugging Face id (owner/name).",
+            "Check the spelling, or the path if you meant a local folder.",
+        ) from None
     except RepositoryNotFoundError:
         raise ConversionError(
             f"There is no model called '{repo_id}' on Hugging Face.", "Check the spelling."

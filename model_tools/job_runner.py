@@ -268,12 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(
         target=_watch_stdin, args=(sys.stdin, cancel), name="glimpse-job-stdin", daemon=True
     ).start()
-    try:
-        result = run(str(request.get("kind")), dict(request.get("args") or {}), events.progress, cancel)
-    except BaseException as exc:  # noqa: BLE001 - every failure is reported to the app
-        events.close()
-        events.send({"event": "failed", "error": job_wire.error_record(exc, traceback.format_exc())})
-        return 130 if isinstance(exc, (Cancelled, KeyboardInterrupt)) else 1
+    # SIGTERM (and SIGINT) stop the job like a cancel: its half-made folder is removed on the way out.
+    with jobs.stop_on_signals() as stop:
+        try:
+            result = run(str(request.get("kind")), dict(request.get("args") or {}), events.progress, cancel)
+        except BaseException as exc:  # noqa: BLE001 - every failure is reported to the app
+            # Stopped by a signal: cancelled, whatever error a library made of the KeyboardInterrupt.
+            error = Cancelled("Stopped.") if stop.signum is not None else exc
+            events.close()
+            events.send({"event": "failed", "error": job_wire.error_record(error, traceback.format_exc())})
+            return 130 if isinstance(error, (Cancelled, KeyboardInterrupt)) else 1
     events.close()
     events.send({"event": "finished", "result": result})
     return 0

@@ -123,7 +123,7 @@ def quantize(
 
     runs in: a worker thread (minutes for the base models). Progress: stages "calibration data",
     "vision_model", ["text_encoder inputs", "text_encoder"], "text_decoder_cross_kv", "text_decoder", "save",
-    "done"; calibration stages count samples.
+    "done"; calibration stages count samples (per statistics pass: the count starts again at pass 2).
     """
     opts = QuantizeOptions(
         calibration=str(calibration),
@@ -202,25 +202,36 @@ def open_fp16(model_dir: str | os.PathLike[str]) -> ConvertedModel:
 
 
 class _Counter:
-    """Counts calls of an nncf.Dataset transform: progress for a GUI, and the place where cancel is checked."""
+    """Counts calls of an nncf.Dataset transform: progress for a GUI, and the place where cancel is checked.
+
+    NNCF goes over the samples once per statistics pass, so the count is the samples of the current pass
+    ("3 of 4 samples", never more than there are) and the message says which pass it is.
+    """
 
     def __init__(
         self,
         stage: str,
-        total: int,
+        samples: int,
         on_progress: OnProgress | None,
         cancel: threading.Event | None,
         message: str,
     ) -> None:
-        self.stage, self.total, self.done = stage, total, 0
-        self.on_progress, self.cancel, self.message = on_progress, cancel, message
-        report(on_progress, stage, 0, total, "samples", message)
+        self.stage, self.total, self.passes = stage, max(1, samples), STATISTICS_PASSES
+        self.calls = self.done = 0
+        self.on_progress, self.cancel, self.base = on_progress, cancel, message
+        self.message = self._message(1)
+        report(on_progress, stage, 0, self.total, "samples", self.message)
+
+    def _message(self, current: int) -> str:
+        return f"{self.base} (statistics pass {current} of {self.passes})"
 
     def tick(self) -> None:
         check_cancel(self.cancel)
-        self.done += 1
-        if self.done > self.total:  # NNCF made more passes than expected: grow the bar rather than overflow
-            self.total = self.done + self.total // max(1, STATISTICS_PASSES)
+        self.calls += 1
+        current = (self.calls - 1) // self.total + 1
+        self.passes = max(self.passes, current)  # NNCF made more passes than expected: say so
+        self.done = (self.calls - 1) % self.total + 1
+        self.message = self._message(current)
         report(self.on_progress, self.stage, self.done, self.total, "samples", self.message)
 
     def note(self, message: str) -> None:
@@ -277,7 +288,7 @@ class _Job:
         check_cancel(self.cancel)
         counter = _Counter(
             VISION,
-            STATISTICS_PASSES * self.n,
+            self.n,
             self.on_progress,
             self.cancel,
             f"Quantizing {VISION}: collecting statistics on {self.n} pictures",
@@ -298,7 +309,7 @@ class _Job:
             items = self._text_encoder_items(vision)
             counter = _Counter(
                 TEXT_ENCODER,
-                STATISTICS_PASSES * self.n,
+                self.n,
                 self.on_progress,
                 self.cancel,
                 f"Quantizing {TEXT_ENCODER}: collecting statistics on {self.n} questions",
@@ -575,7 +586,7 @@ def bench_int8(
     "int8_quantize", "sizes_bytes", "compression", "parts_ms", "parts_speedup", "head_to_head",
     "speedup_int8_vs_fp16", "speedup_int8_vs_pytorch", "targets".
     """
-    from .bench import CAPTION_TOKENS, QUESTION, VQA_TOKENS, bench_openvino
+    from .bench import CAPTION_TOKENS, QUESTION, VQA_TOKENS, _fp16_hints, bench_openvino
     from .compare import component_sizes, head_to_head, part_latencies
 
     ir = Path(ir)
@@ -593,8 +604,14 @@ def bench_int8(
     quantize_s = time.perf_counter() - t
     model = ConvertedModel.open(ir)
 
-    log(f"[{task}] OpenVINO INT8 (precision hints measured per part), {runs} runs")
+    log(f"[{task}] OpenVINO INT8 (files and hints as this CPU's policy chooses), {runs} runs")
     int8 = bench_openvino(ir, task, runs, image, PRECISION, None)
+    # What the policy's rule rests on: INT8 files with each hint this CPU offers, in the same run.
+    by_hint = {}
+    for hint in _fp16_hints():
+        log(f"[{task}] OpenVINO INT8 files, INFERENCE_PRECISION_HINT={hint}, {runs} runs")
+        timed = bench_openvino(ir, task, runs, image, PRECISION, {"*": hint})
+        by_hint[hint] = {k: timed[k] for k in ("vision_s", "text_encoder_s", "tpot_s", "total_s")}
     sizes = {p: component_sizes(model, p) for p in ("fp16", PRECISION)}
     compression = {c: round(sizes["fp16"][c] / sizes[PRECISION][c], 3) for c in sizes["fp16"]}
 
@@ -627,6 +644,7 @@ def bench_int8(
         targets["speedup_vs_pytorch_ok"] = torch_result["total_s"] / int8["total_s"] >= 8.0
     return {
         "openvino_int8": int8,
+        "openvino_int8_by_hint": by_hint,
         "int8_quantize": {
             "seconds": round(quantize_s, 1),
             "reused": reuse,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -59,3 +60,37 @@ def images() -> list[Image.Image]:
     grad = np.linspace(0, 255, 64 * 48 * 3).reshape(48, 64, 3).astype("uint8")
     out.append(Image.fromarray(grad))
     return out
+
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def pytest_report_header(config) -> list[str]:
+    """Which CPU features this run saw: some answers (bf16 vs f32) depend on them."""
+    return _cpu_report()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if config.get_verbosity() < 0:  # -q (as ./run-tests runs) leaves the header out: say it at the end
+        for line in _cpu_report():
+            terminalreporter.write_line(line)
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_report() -> list[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+        seen = ", ".join(flag for flag in CPU_FLAGS if flag in flags) or "none of " + ", ".join(CPU_FLAGS)
+    except OSError:
+        seen = "unknown (no /proc/cpuinfo)"
+    from model_tools.jobs import disable_telemetry
+
+    disable_telemetry()  # before openvino is imported: no ~/intel files, nothing sent
+    from model_tools.runtime.devices import core
+
+    try:
+        capabilities = ", ".join(core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    except RuntimeError as exc:
+        capabilities = f"unavailable ({exc})"
+    return [f"CPU features: {seen}", f"OpenVINO CPU optimization capabilities: {capabilities}"]

@@ -110,3 +110,14 @@ def test_full_bundle_converts(tmp_path):
     convert(hf, tmp_path / "tiny-ir-source")
     source = load(tmp_path / "tiny-ir-source").ask(RED_CIRCLE, "what color is it?", max_new_tokens=5)
     assert frozen.token_ids == source.token_ids  # the bundle converts exactly as the source does
+
+
+def test_run_tests_installs_pyinstaller_for_the_bundle_tests():
+    """The README's `./run-tests -m bundle` on a fresh clone: the bundle extra comes with it (collecting only)."""
+    done = subprocess.run(
+        [str(ROOT / "run-tests"), "-m", "bundle", "--collect-only", "tests/test_bundle.py"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "tests/test_bundle.py::test_runtime_bundle" in done.stdout
+    assert (ROOT / ".venv" / "bin" / "pyinstaller").is_file()

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCharts import QBarCategoryAxis, QBarSeries, QBarSet, QChart, QChartView, QValueAxis
-from PySide6.QtCore import QMargins, Qt
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPalette
+from PySide6.QtCore import QMargins, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import QWidget
 
 from ..theme import is_dark
 
 # The CLI chart's colours (compare.save_chart), so both tell the same story at a glance.
 COLORS = {"fp16": "#8c9bab", "int8": "#2a7ab9"}
+LABEL_PRECISION = 3  # significant digits of the values written on the bars
+HEADROOM = 1.18  # the value axis goes this far above the highest bar: room for its label
 
 
 def _wrap(label: str, width: int = 6) -> str:
@@ -30,7 +32,8 @@ def _plain(label: str) -> str:
 
 
 class BarChartView(QChartView):
-    """One bar chart: categories on x, one bar set per precision, values written on the bars."""
+    """One bar chart: categories on x, one bar set per precision, values written on the bars (upright where
+    they fit across a bar, else turned to run up from it, so neighbours never run into each other)."""
 
     def __init__(self, object_name: str, parent: QWidget | None = None) -> None:
         chart = QChart()
@@ -44,6 +47,8 @@ class BarChartView(QChartView):
         self.setMinimumSize(320, 240)
         self.series: QBarSeries | None = None
         self.spec: dict[str, Any] | None = None
+        self.top, self.room = 0.0, HEADROOM
+        chart.plotAreaChanged.connect(self._fit_labels)
 
     def set_data(self, spec: dict[str, Any]) -> None:
         """Show one chart of `chart_data(report)`: {title, unit, categories, series: [(label, precision, values)]}."""
@@ -57,7 +62,7 @@ class BarChartView(QChartView):
         series.setBarWidth(0.82)
         series.setLabelsVisible(True)
         series.setLabelsPosition(QBarSeries.LabelsPosition.LabelsOutsideEnd)
-        series.setLabelsPrecision(3)
+        series.setLabelsPrecision(LABEL_PRECISION)
         series.setLabelsFormat("@value")
         top = 0.0
         for label, precision, values in spec["series"]:
@@ -79,14 +84,46 @@ class BarChartView(QChartView):
         chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
         series.attachAxis(x)
         y = QValueAxis()
-        y.setRange(0, top * 1.18 if top > 0 else 1)
+        y.setRange(0, top * HEADROOM if top > 0 else 1)
         y.setTitleText(spec["unit"])
         y.setLabelFormat("%.3g")
         y.applyNiceNumbers()
         chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
         series.attachAxis(y)
         self._style_axes()
-        self.series = series
+        self.series, self.top, self.room = series, top, HEADROOM
+        self._fit_labels(chart.plotArea())
+
+    def label_texts(self) -> list[str]:
+        """The values as written on the bars (Qt writes them with %g at LABEL_PRECISION digits)."""
+        return [f"{s.at(i):.{LABEL_PRECISION}g}" for s in self.bar_sets() for i in range(s.count())]
+
+    def bar_width_px(self, plot: QRectF | None = None) -> float:
+        """The width of one bar on screen."""
+        plot = plot or self.chart().plotArea()
+        sets, categories = len(self.bar_sets()), len(self.categories())
+        if self.series is None or not sets or not categories:
+            return 0.0
+        return plot.width() / categories * self.series.barWidth() / sets
+
+    def _fit_labels(self, plot: QRectF) -> None:
+        """Value labels across the bars where the widest fits one bar, else up the bars (with room above)."""
+        series = self.series
+        if series is None or plot.width() <= 0 or not self.bar_sets():
+            return
+        metrics = QFontMetricsF(self.bar_sets()[0].labelFont())
+        widest = max((metrics.horizontalAdvance(t) for t in self.label_texts()), default=0.0)
+        turned = widest + 2 > self.bar_width_px(plot)
+        angle = -90.0 if turned else 0.0
+        if series.labelsAngle() != angle:
+            series.setLabelsAngle(angle)
+        room = max(HEADROOM, 1 + (widest + 8) / plot.height()) if turned and plot.height() > 0 else HEADROOM
+        if self.top > 0 and abs(room - self.room) > 0.02:  # not for every pixel: the axis moves the plot
+            self.room = room
+            for axis in self.chart().axes(Qt.Orientation.Vertical):
+                if isinstance(axis, QValueAxis):
+                    axis.setRange(0, self.top * room)
+                    axis.applyNiceNumbers()
 
     def bar_sets(self) -> list[QBarSet]:
         return list(self.series.barSets()) if self.series is not None else []

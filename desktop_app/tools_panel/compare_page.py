@@ -3,17 +3,21 @@ export as PNG, CSV and JSON. The numbers come from `model_tools.compare.compare`
 
 from __future__ import annotations
 
+import base64
+import html
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPoint, QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QGuiApplication, QImage, QPainter, QPalette
+from PySide6.QtGui import QBrush, QColor, QGuiApplication, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -22,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -43,6 +48,8 @@ log = logging.getLogger("glimpse.app.tools")
 # compare.py's defaults (not imported: its import chain reaches the training stack).
 DEFAULT_RUNS = 5
 DEFAULT_MAX_NEW_TOKENS = 20
+THUMBNAIL_ROW = 44  # pixels: the picture in each answer row
+LISTED_QUESTIONS = 8
 
 
 def comparable(model: ConvertedModel) -> bool:
@@ -58,6 +65,78 @@ def _buddy(text: str, widget: QWidget) -> QLabel:
 
 def _normalise(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def _pixmap(data: str | None) -> QPixmap | None:
+    """A report's thumbnail (base64 JPEG) as a pixmap; None when there is none or it does not decode."""
+    if not data:
+        return None
+    pixmap = QPixmap()
+    try:
+        ok = pixmap.loadFromData(base64.b64decode(data))
+    except ValueError:
+        return None
+    return pixmap if ok else None
+
+
+def ran_text(report: dict[str, Any]) -> str:
+    """Which files and precision each side ran, e.g. "FP16: FP16 · exact · f32, fp16/ files"."""
+    out = []
+    for precision in dict.fromkeys([report["baseline"], report["candidate"]]):
+        setup = (report.get("setup") or {}).get(precision)
+        files = (report.get("files") or {}).get(precision) or {}
+        if not setup and not files:
+            continue
+        folders = ", ".join(sorted({f.split("/")[0] + "/" for f in files.values()}))
+        label = compare_files.series_label(report, precision)
+        out.append(f"{label}: {setup or precision.upper()}" + (f", {folders} files" if folders else ""))
+    return "Ran " + "; ".join(out) + "." if out else ""
+
+
+def asked_text(report: dict[str, Any]) -> str:
+    """Which pictures and questions the comparison used."""
+    rows = list(report.get("answers") or [])
+    pictures = len({r["image"] for r in rows}) or report["compared"]
+    source = "the built-in samples" if report.get("images", "builtin") == "builtin" else report["images"]
+    text = f"{pictures} pictures from {source}"
+    questions = list(dict.fromkeys(r["question"] for r in rows if r.get("question")))
+    if questions:
+        shown = "; ".join(f"“{q}”" for q in questions[:LISTED_QUESTIONS])
+        more = f" and {len(questions) - LISTED_QUESTIONS} more" if len(questions) > LISTED_QUESTIONS else ""
+        text += f", asked {shown}{more}"
+    return text + "."
+
+
+class PictureDialog(QDialog):
+    """One compared input, bigger: the picture, the question and both answers."""
+
+    def __init__(self, pixmap: QPixmap | None, row: dict[str, str], labels: tuple[str, str], parent: QWidget):
+        super().__init__(parent)
+        self.setObjectName("comparePicture")
+        self.setWindowTitle(row["image"])
+        picture = QLabel()
+        picture.setObjectName("comparePictureImage")
+        picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        if pixmap is not None:
+            picture.setPixmap(pixmap.scaled(320, 320, Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))  # fmt: skip
+        else:
+            picture.setText("(no picture in this report)")
+        self.picture = picture
+        question = f"<b>{html.escape(row.get('question') or '')}</b><br>" if row.get("question") else ""
+        text = QLabel(
+            f"{html.escape(row['image'])}<br>{question}"
+            f"{labels[0]}: {html.escape(row['baseline'] or '(nothing)')}<br>"
+            f"{labels[1]}: {html.escape(row['candidate'] or '(nothing)')}"
+        )
+        text.setObjectName("comparePictureText")
+        text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(picture)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
 
 
 class ComparePage(ModelPage):
@@ -139,11 +218,17 @@ class ComparePage(ModelPage):
         self.png_button.clicked.connect(lambda: self._choose_export("png"))
         self.csv_button.clicked.connect(lambda: self._choose_export("csv"))
         self.json_button.clicked.connect(lambda: self._choose_export("json"))
+        # "Saved …" goes beside the buttons, in space the row has anyway: nothing moves under the cursor.
+        self.saved = QLabel()
+        self.saved.setObjectName("compareSaved")
+        self.saved.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.saved.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = QHBoxLayout()
         for b in (self.png_button, self.csv_button, self.json_button):
             b.setEnabled(False)
             buttons.addWidget(b)
-        buttons.addStretch(1)
+        buttons.addSpacing(8)
+        buttons.addWidget(self.saved, 1)
         buttons.addWidget(self.compare_button)
 
         self.job_view = JobView(runner, self.name, with_log=False)
@@ -151,32 +236,52 @@ class ComparePage(ModelPage):
         self.headline.setObjectName("compareHeadline")
         self.headline.setWordWrap(True)
         self.headline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.ran = QLabel()
+        self.ran.setObjectName("compareRan")
+        self.ran.setWordWrap(True)
+        self.ran.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.ran.hide()
 
         self.size_chart = BarChartView("sizeChart")
         self.latency_chart = BarChartView("latencyChart")
+        # Charts stacked on the left, the answers beside them at the page's full height.
         self.charts = QWidget()
         self.charts.setObjectName("compareCharts")
-        charts = QHBoxLayout(self.charts)
+        charts = QVBoxLayout(self.charts)
         charts.setContentsMargins(0, 0, 0, 0)
         charts.addWidget(self.size_chart, 1)
         charts.addWidget(self.latency_chart, 1)
 
         self.agreement = QLabel()
         self.agreement.setObjectName("agreementLabel")
+        self.agreement.setWordWrap(True)
+        self.asked = QLabel()
+        self.asked.setObjectName("compareAsked")
+        self.asked.setWordWrap(True)
+        self.asked.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.only_differing = QCheckBox("Only &different answers")
         self.only_differing.setObjectName("onlyDiffering")
         self.only_differing.toggled.connect(lambda *_: self._fill_answers())
         self.answers = QTableWidget(0, 4)
         self.answers.setObjectName("answersTable")
         self.answers.setAccessibleName("Answers of both precisions")
+        self.answers.setAccessibleDescription("Enter or double-click shows the picture of a row")
         self.answers.setHorizontalHeaderLabels(["Picture", "Question", "FP16", "INT8"])
         self.answers.verticalHeader().setVisible(False)
+        self.answers.verticalHeader().setDefaultSectionSize(THUMBNAIL_ROW + 4)
+        self.answers.setIconSize(QSize(THUMBNAIL_ROW, THUMBNAIL_ROW))
         self.answers.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.answers.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.answers.setAlternatingRowColors(True)
-        self.answers.setWordWrap(False)
+        self.answers.setWordWrap(True)
+        self.answers.setMinimumHeight(8 * (THUMBNAIL_ROW + 4) + 28)  # eight rows and the header
+        self.answers.activated.connect(lambda index: self.show_picture(index.row()))
         header = self.answers.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.answers.setColumnWidth(0, 170)
+        self.rows: list[dict[str, str]] = []  # the rows the table shows, in order
+        self.picture_dialog: PictureDialog | None = None
         answers_box = QWidget()
         ab = QVBoxLayout(answers_box)
         ab.setContentsMargins(0, 0, 0, 0)
@@ -184,21 +289,23 @@ class ComparePage(ModelPage):
         head.addWidget(self.agreement, 1)
         head.addWidget(self.only_differing)
         ab.addLayout(head)
+        ab.addWidget(self.asked)
         ab.addWidget(self.answers, 1)
 
-        self.results = QSplitter(Qt.Orientation.Vertical)
+        self.results = QSplitter(Qt.Orientation.Horizontal)
         self.results.setObjectName("compareResults")
         self.results.setChildrenCollapsible(False)
         self.results.addWidget(self.charts)
         self.results.addWidget(answers_box)
-        self.results.setStretchFactor(0, 3)
-        self.results.setStretchFactor(1, 2)
+        self.results.setStretchFactor(0, 4)
+        self.results.setStretchFactor(1, 5)
         self.results.setVisible(False)
 
         self.body.addWidget(options)
         self.body.addLayout(buttons)
         self.body.addWidget(self.job_view)
         self.body.addWidget(self.headline)
+        self.body.addWidget(self.ran)
         self.body.addWidget(self.results, 1)
         self.body.addStretch(0)  # before the first report: the form stays at the top, the space below
         self.start_buttons = [self.compare_button]
@@ -267,8 +374,22 @@ class ComparePage(ModelPage):
         base = compare_files.series_label(report, report["baseline"])
         cand = compare_files.series_label(report, report["candidate"])
         self.answers.setHorizontalHeaderLabels(["Picture", "Question", base, cand])
-        self.answers.setColumnHidden(1, report.get("task") != "vqa")
+        vqa = report.get("task") == "vqa"
+        self.answers.setColumnHidden(1, not vqa)
+        for col in (2, 3):  # short answers beside the question; captions take the room
+            mode = QHeaderView.ResizeMode.Interactive if vqa else QHeaderView.ResizeMode.Stretch
+            self.answers.horizontalHeader().setSectionResizeMode(col, mode)
+            if vqa:
+                self.answers.setColumnWidth(col, 90)
         self.headline.setText(f"<b>{report['model']}</b>: {compare_files.headline(report)}")
+        self.ran.setText(ran_text(report))
+        self.ran.setVisible(bool(self.ran.text()))
+        self.asked.setText(asked_text(report))
+        files = report.get("files") or {}
+        for col, precision in ((2, report["baseline"]), (3, report["candidate"])):
+            names = ", ".join(files.get(precision, {}).values())
+            self.answers.horizontalHeaderItem(col).setToolTip(names)
+        self.saved.clear()
         same = round(report["agreement"] * report["compared"])
         differ = report["compared"] - same
         self.agreement.setText(
@@ -290,6 +411,9 @@ class ComparePage(ModelPage):
         rows = self.answer_rows()
         if self.only_differing.isChecked():
             rows = [r for r in rows if _normalise(r["baseline"]) != _normalise(r["candidate"])]
+        self.rows = rows
+        thumbnails = (self.report or {}).get("thumbnails") or {}
+        icons: dict[str, QIcon] = {}
         self.answers.setRowCount(len(rows))
         palette = QGuiApplication.palette()
         differ_bg = QBrush(
@@ -305,10 +429,38 @@ class ComparePage(ModelPage):
             ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(html.escape(text))
                 if differs:
                     item.setBackground(differ_bg)
                 self.answers.setItem(i, col, item)
+            data = thumbnails.get(row["image"])
+            pixmap = _pixmap(data)
+            if pixmap is not None:
+                if row["image"] not in icons:
+                    icons[row["image"]] = QIcon(pixmap)
+                picture = self.answers.item(i, 0)
+                picture.setIcon(icons[row["image"]])
+                picture.setToolTip(
+                    f'<img src="data:image/jpeg;base64,{data}"><br>{html.escape(row["image"])}'
+                    "<br>Enter or double-click: a bigger view"
+                )
+
+    def show_picture(self, row: int) -> PictureDialog | None:
+        """The picture of a row of the table, bigger, with its question and answers (Enter, double-click)."""
+        if not 0 <= row < len(self.rows) or self.report is None:
+            return None
+        data = self.rows[row]
+        pixmap = _pixmap((self.report.get("thumbnails") or {}).get(data["image"]))
+        labels = (
+            compare_files.series_label(self.report, self.report["baseline"]),
+            compare_files.series_label(self.report, self.report["candidate"]),
+        )
+        if self.picture_dialog is not None:
+            self.picture_dialog.close()
+            self.picture_dialog.deleteLater()
+        self.picture_dialog = PictureDialog(pixmap, data, labels, self)
+        self.picture_dialog.show()
+        return self.picture_dialog
 
     # -- export ---------------------------------------------------------------------------------------------
 
@@ -362,4 +514,9 @@ class ComparePage(ModelPage):
         except GlimpseError as exc:
             show_error(self.window(), exc)
             return
-        self.show_notice(f"Saved {out}")
+        self.show_saved(out)
+
+    def show_saved(self, out: Path) -> None:
+        """Say where an export went, beside the export buttons (the page does not move)."""
+        self.saved.setText(f"Saved {out.name}")
+        self.saved.setToolTip(str(out))

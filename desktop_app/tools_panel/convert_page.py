@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from model_tools.catalog import CATALOG
+from model_tools.jobs import is_model_folder
 from model_tools.runtime import paths
 
 from .jobs import Job, JobRunner
@@ -196,6 +197,9 @@ class ConvertPage(ToolPage):
             )
             return False
         out = paths.models_dir() / name
+        if (out.exists() or out.is_symlink()) and not is_model_folder(out):
+            self.show_notice(f"{out} is not a Glimpse model, so it is not replaced. Pick another name.")
+            return False
         if out.exists() and not self.overwrite.isChecked():
             self.show_notice(f"A model called {name} already exists. Pick another name or tick “Replace”.")
             return False

@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
 from model_tools import hub, library
 from model_tools.catalog import CATALOG, CatalogEntry
 from model_tools.catalog import find as find_entry
+from model_tools.jobs import is_model_folder
 from model_tools.runtime import ConvertedModel, paths
+from model_tools.runtime.errors import GlimpseError
 
 from .jobs import Job, JobRunner
 from .widgets import JobView, ToolPage, human_bytes
@@ -283,10 +285,13 @@ class ModelsPage(ToolPage):
         if isinstance(entry, str):
             entry = find_entry(entry) or CatalogEntry(entry, "vqa", entry, "", 0)
         out = paths.models_dir() / entry.folder_name
-        if (out / "manifest.json").is_file():
+        if is_model_folder(out):
             self.show_notice(
                 f"{entry.folder_name} is already installed. Delete it first to download it again."
             )
+            return False
+        if out.exists() or out.is_symlink():
+            self.show_notice(f"{out} is in the way and is not a Glimpse model: move it elsewhere first.")
             return False
         resumed = hub.cached_bytes(entry.repo_id)
         verb = "Resuming the download of" if resumed else "Downloading"
@@ -325,6 +330,14 @@ class ModelsPage(ToolPage):
             return False
         folder = Path(folder)
         out = paths.models_dir() / (name or folder.name)
+        try:
+            library.check_not_installed(folder)
+        except GlimpseError as exc:  # installed already, or not a converted model at all
+            self.show_notice(str(exc))
+            return False
+        if out.exists() or out.is_symlink():
+            self.show_notice(f"{out} already exists. Delete it first or import under another name.")
+            return False
         return self.start(
             Job(
                 "import_converted",

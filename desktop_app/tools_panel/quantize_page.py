@@ -203,6 +203,16 @@ class QuantizePage(ModelPage):
         self._update_enabled()
         self.refresh()
 
+    def refresh(self) -> None:
+        """Re-read the models; with none to quantize, the chooser says why the bundled ones are not offered."""
+        bundled = [m.name for m in library.installed() if library.is_bundled(m)]
+        if bundled:
+            self.model_combo.empty = (
+                f"No model of yours yet: {' and '.join(bundled)} ship with Glimpse, INT8 included. "
+                "Convert a model first"
+            )
+        super().refresh()
+
     def _update_enabled(self) -> None:
         folder = self.folder_radio.isChecked()
         self.folder_field.setEnabled(folder)
@@ -310,7 +320,7 @@ class QuantizePage(ModelPage):
         )
         if calib.get("skipped"):
             text += f" ({calib['skipped']} unreadable pictures skipped)"
-        text += f"; took {result.get('duration_s', 0):.0f} s."
+        text += "."  # how long it took: the job line above says it (one duration, not two)
         ac = result.get("accuracy_control")
         if ac:
             agreement = ", ".join(f"{p} {v:.0%}" for p, v in (ac.get("agreement") or {}).items())

@@ -461,6 +461,7 @@ class ModelCombo(QComboBox):
                 self.setItemData(self.count() - 1, str(model.path), Qt.ItemDataRole.ToolTipRole)
             if self.count() == 0:
                 self.addItem(self.empty, None)
+                self.setItemData(0, self.empty, Qt.ItemDataRole.ToolTipRole)
             if keep is not None:
                 index = self.findData(str(keep))
                 if index >= 0:

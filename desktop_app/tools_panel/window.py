@@ -112,6 +112,11 @@ class ModelToolsWindow(QWidget):
             page.page_requested.connect(self._on_page_requested)
             shortcut = QShortcut(QKeySequence(f"Alt+{i + 1}"), self)
             shortcut.activated.connect(lambda k=key: self.show_page(k))
+        close = QShortcut(self)  # Esc, Ctrl+W (and the platform's other Close keys): hides, a job goes on
+        close.setKeys(
+            [QKeySequence(Qt.Key.Key_Escape), *QKeySequence.keyBindings(QKeySequence.StandardKey.Close)]
+        )
+        close.activated.connect(self.close)
         self.nav.currentRowChanged.connect(self._on_nav_row_changed)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

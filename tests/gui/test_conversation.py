@@ -47,7 +47,9 @@ def test_save_export_and_reopen(qtbot, make_window, vqa_with_partner, picture_fi
     text = markdown.read_text(encoding="utf-8")
     assert "# Glimpse conversation" in text
     assert "how many shapes are there?" in text and asked.answer in text and described.answer in text
-    assert picture_files[1].resolve().as_uri() in text
+    assert "file://" not in text  # the pictures travel with the export, linked relatively
+    assert "![picture-1.png](chat_files/picture-1.png)" in text
+    assert (tmp_path / "chat_files" / "picture-1.png").read_bytes() == picture_files[1].read_bytes()
     assert "first token" in text and "FP16" in text
 
     win.clear_action.trigger()

@@ -100,3 +100,38 @@ def test_save_is_atomic_and_recent_list_is_bounded(private_config):
     save_settings(settings)
     assert load_settings()[0] == settings
     assert [p.name for p in private_config.iterdir()] == ["settings.json"]  # no temporary left behind
+
+
+def test_exact_precision_setting_loads_exactly_shows_the_setup_and_persists(
+    qtbot, make_window, tiny_models, picture_files, private_config
+):
+    win = make_window(tiny_models["vqa"])
+    bar = win.model_bar
+    pipe = win.models.current
+    assert not bar.exact.isChecked() and not pipe.exact and not win.settings.exact_precision
+    assert bar.exact.accessibleName() == "Exact precision" and bar.exact.accessibleDescription()
+    # The set-up the runtime chose is shown, and a screen reader hears it.
+    assert pipe.setup_label and bar.setup.text() == pipe.setup_label and bar.setup.isVisible()
+    assert pipe.setup_label in bar.setup.accessibleDescription()
+
+    with qtbot.waitSignal(win.models.loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
+        bar.exact.click()  # the model in use loads again, exactly
+    exact = blocker.args[0]
+    assert exact.exact and win.models.spec.exact and win.settings.exact_precision
+    assert bar.exact.isChecked() and bar.setup.text() == exact.setup_label and "exact" in exact.setup_label
+    assert all(source == "fp16" for source in exact.sources.values())
+    open_pictures(qtbot, win, [picture_files[0]])
+    with qtbot.waitSignal(win.controller.answer_finished, timeout=LOAD_TIMEOUT_MS):
+        win.ask("what color is the circle?")
+    win.close()
+    assert json.loads(settings_file().read_text(encoding="utf-8"))["exact_precision"] is True
+
+    again = make_window()
+    assert again.models.spec.exact and again.models.current.exact and again.model_bar.exact.isChecked()
+    with qtbot.waitSignal(again.models.loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
+        again.model_bar.exact.click()
+    assert not blocker.args[0].exact and not again.settings.exact_precision
+    # A value of the wrong type falls back to the default alone.
+    settings_file().write_text(json.dumps({"exact_precision": "yes", "num_beams": 2}), encoding="utf-8")
+    settings, _ = load_settings()
+    assert (settings.exact_precision, settings.num_beams) == (False, 2)

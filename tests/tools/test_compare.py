@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import shutil
 import threading
@@ -10,12 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from model_tools import calibration, library
 from model_tools.cli import main
 from model_tools.compare import CompareError, CompareReport, compare, save_chart, summary
 from model_tools.runtime import Cancelled, CorruptModelError, ModelNotFoundError
 from tests.tools.test_quantize import quantized_vqa
 
 STAGES_VQA = ["vision", "text_encoder", "first_token", "per_token", "end_to_end"]
+STAGES_PARTS = ["vision_model", "text_encoder", "text_decoder_cross_kv", "text_decoder"]
 
 
 def pictures(folder, n=2, bad=0):
@@ -67,6 +71,53 @@ def test_report_holds_every_field(report_int8):
     assert [e.stage for e in events][-1] == "done"
     assert list(dict.fromkeys(e.stage for e in events)) == ["load", "latency", "agreement", "done"]
     assert "same answer" in summary(report)
+
+
+@pytest.fixture(scope="module")
+def demo_report():
+    """The bundled demo model's FP16 against its INT8 on the built-in samples, as the Compare page runs it."""
+    return compare(library.DEMO_VQA, "CPU", 1, max_new_tokens=5)
+
+
+def test_builtin_check_of_the_demo_asks_questions_it_knows(demo_report):
+    """The sample pictures are asked their own questions (samples.json), the generated ones shape questions;
+    no photo questions ("how many people are there?") the demo can only answer with nonsense."""
+    index = json.loads((calibration.SAMPLES_DIR / "samples.json").read_text(encoding="utf-8"))
+    own = {f"samples/{e['file']}": e["question"] for e in index}
+    asked = {a.image: a.question for a in demo_report.answers}
+    assert demo_report.compared == 8 and len(asked) == 8
+    assert {k: v for k, v in asked.items() if k.startswith("samples/")} == own
+    assert not set(asked.values()) & set(calibration.GENERIC_QUESTIONS)
+    shape_words = ("circle", "square", "triangle", "shape", "object")
+    assert all(any(w in q for w in shape_words) for q in asked.values()), asked
+    # And the demo answers them as it was trained to, in both precisions.
+    red = next(a for a in demo_report.answers if a.image == "samples/red-circle.png")
+    assert (red.baseline, red.candidate) == ("red", "red")
+    # Each picture comes with a thumbnail the page can show.
+    assert set(demo_report.thumbnails) == set(asked)
+    for data in demo_report.thumbnails.values():
+        with Image.open(io.BytesIO(base64.b64decode(data))) as thumb:
+            assert thumb.format == "JPEG" and max(thumb.size) <= 160
+
+
+def test_compare_runs_exactly_the_files_it_names(demo_report):
+    """Each side runs its own precision's files at full precision (f32 on CPU), whatever this CPU's default
+    set-up would pick (bf16 for FP16 on AVX-512 BF16 CPUs, FP16 files for INT8's vision on AVX2-only ones)."""
+    data = demo_report.to_dict()
+    for precision in ("fp16", "int8"):
+        files = data["files"][precision]
+        assert set(files) == set(STAGES_PARTS)
+        assert all(f == f"{precision}/{part}.xml" for part, f in files.items()), files
+        assert set(data["hints"][precision].values()) == {"f32"}
+        assert data["setup"][precision].startswith(precision.upper()) and "exact" in data["setup"][precision]
+    text = summary(demo_report)
+    assert "fp16/ files" in text and "int8/ files" in text
+
+
+def test_eval_runs_the_precision_s_own_files(tmp_path):
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--n", "3", "--precision", "int8", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["precision"] == "int8"
 
 
 def test_model_compared_with_itself_agrees_fully(tiny_models):

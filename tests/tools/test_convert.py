@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from model_tools.convert import convert
-from model_tools.jobs import Progress
+from model_tools.jobs import Progress, TargetExistsError
 from model_tools.runtime import Cancelled, ConversionError, ConvertedModel
 from model_tools.runtime.model_dir import sha256_file
 
@@ -61,7 +61,7 @@ def test_existing_folder_is_not_overwritten_unless_asked(tiny_hf, tiny_models, t
     target = tmp_path / "model"
     shutil.copytree(tiny_models["caption"], target)
     before = (target / "manifest.json").read_text()
-    with pytest.raises(ConversionError, match="already exists"):
+    with pytest.raises(TargetExistsError, match="already exists"):
         convert(tiny_hf["caption"], target)
     assert (target / "manifest.json").read_text() == before
     convert(tiny_hf["caption"], target, overwrite=True)
