@@ -130,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         except (Cancelled, KeyboardInterrupt):
             print("Cancelled.", file=sys.stderr)
             return 128 + (stop.signum or 2)
-        except (GlimpseError, OSError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - an interrupted import or OpenVINO call fails in its own words
             if stop.signum is not None:
                 print("Cancelled.", file=sys.stderr)
                 return 128 + stop.signum
-            if isinstance(exc, RuntimeError):
+            if not isinstance(exc, (GlimpseError, OSError, ValueError)):
                 raise
             print(f"error: {exc}", file=sys.stderr)
             return 2
