@@ -205,3 +205,16 @@ def qimage_of():
         return pil_to_qimage(image)
 
     return convert
+
+
+@pytest.fixture
+def tools(qtbot):
+    """A shown Model Tools window, shut down (its job process stopped) after the test."""
+    from desktop_app.tools_panel import ModelToolsWindow
+
+    window = ModelToolsWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.shutdown(2000)

@@ -14,22 +14,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QFileDialog
 
-from desktop_app.tools_panel import ModelToolsWindow
 from desktop_app.tools_panel.charts import BarChartView
 from model_tools import calibration, compare_files, library
 from tests.gui.conftest import JobEvents as Events
 
 pytestmark = pytest.mark.usefixtures("private_models")
 
-
-@pytest.fixture
-def tools(qtbot):
-    window = ModelToolsWindow()
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    yield window
-    window.shutdown(2000)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 
-from desktop_app.tools_panel import ModelToolsWindow
 from desktop_app.tools_panel.jobs import Job
 from model_tools import library
 from model_tools.runtime import ConvertedModel
@@ -15,14 +14,6 @@ from tests.gui.conftest import JobEvents as Events
 
 pytestmark = pytest.mark.usefixtures("private_models")
 
-
-@pytest.fixture
-def tools(qtbot):
-    window = ModelToolsWindow()
-    qtbot.addWidget(window)
-    window.show()
-    yield window
-    window.shutdown(2000)
 
 
 def users_folder(path):

@@ -29,14 +29,6 @@ SUBSET = 4
 pytestmark = pytest.mark.usefixtures("private_models")  # each test installs into its own folder
 
 
-@pytest.fixture
-def tools(qtbot):
-    window = ModelToolsWindow()
-    qtbot.addWidget(window)
-    window.show()
-    yield window
-    window.shutdown(2000)
-
 
 @pytest.fixture(scope="module")
 def quantized_tiny(tiny_models, tmp_path_factory) -> Path:

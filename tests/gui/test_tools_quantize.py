@@ -8,7 +8,6 @@ import shutil
 
 import pytest
 
-from desktop_app.tools_panel import ModelToolsWindow
 from model_tools import library
 from tests.gui.conftest import JobEvents as Events
 
@@ -16,14 +15,6 @@ SUBSET = 4
 
 pytestmark = pytest.mark.usefixtures("private_models")
 
-
-@pytest.fixture
-def tools(qtbot):
-    window = ModelToolsWindow()
-    qtbot.addWidget(window)
-    window.show()
-    yield window
-    window.shutdown(2000)
 
 
 def test_with_only_the_demo_models_the_chooser_says_why_they_are_not_offered(tools, private_models):
