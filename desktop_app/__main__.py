@@ -11,9 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from model_tools.jobs import disable_telemetry
-
-from . import __version__
+from desktop_app import __version__
+from model_tools.jobs.progress import disable_telemetry
 
 disable_telemetry()  # before anything imports openvino: nothing leaves the machine (README, Privacy)
 log = logging.getLogger("glimpse.app")
@@ -39,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.self_test:
-        from .selftest import run
+        from desktop_app.diagnostics.selftest import run
 
         return run()
 
@@ -47,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from .aio import close_event_loop, install_event_loop
-    from .logs import set_exception_sink, setup_logging
+    from desktop_app.diagnostics.logs import set_exception_sink, setup_logging
+    from desktop_app.session.aio import close_event_loop, install_event_loop
 
     log_path = setup_logging()
     log.info("Glimpse %s starting (log: %s)", __version__, log_path)
@@ -60,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     QGuiApplication.setDesktopFileName("glimpse")
 
-    from .errors import show_error
-    from .main_window import MainWindow
-    from .resources import app_icon
-    from .settings import load_settings
-    from .theme import ensure_theme
+    from desktop_app.resources import app_icon
+    from desktop_app.session.settings import load_settings
+    from desktop_app.widgets.error_dialog import show_error
+    from desktop_app.widgets.theme import ensure_theme
+    from desktop_app.window.main_window import MainWindow
 
     app.setWindowIcon(app_icon())
     ensure_theme(app)
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     set_exception_sink(show_uncaught)
     window.show()
     if os.environ.get("GLIMPSE_STARTUP_PROBE"):
-        from .startup_probe import attach
+        from desktop_app.diagnostics.startup_probe import attach
 
         attach(window, app, Path(os.environ["GLIMPSE_STARTUP_PROBE"]))
     code = app.exec()

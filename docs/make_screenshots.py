@@ -4,7 +4,7 @@
     DISPLAY=:99 QT_QPA_PLATFORM=xcb python docs/make_screenshots.py
 
 Everything happens in a temporary folder (models, caches, settings; the user's files are not touched):
-  - Convert: a tiny random BLIP (model_tools.tiny) is converted through the panel; the shot is taken mid-job.
+  - Convert: a tiny random BLIP (model_tools.synthetic.tiny_blip) is converted through the panel; the shot is taken mid-job.
   - Quantize: a copy of the bundled demo VQA model (imported with library.import_converted) is quantized
     through the panel on the built-in samples; the shot shows the result.
   - Compare: FP16 against the INT8 just made, through the panel: the charts hold that real report.
@@ -37,9 +37,9 @@ from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop_app.resources import app_icon  # noqa: E402
-from desktop_app.theme import ensure_theme  # noqa: E402
+from desktop_app.widgets.theme import ensure_theme  # noqa: E402
 from desktop_app.tools_panel import ModelToolsWindow  # noqa: E402
-from model_tools import library  # noqa: E402
+from model_tools.library import store as library  # noqa: E402
 from model_tools.runtime import paths  # noqa: E402
 
 OUT = ROOT / "docs"
@@ -50,7 +50,7 @@ PARTIAL_BYTES = 412_000_000
 
 def prepare() -> tuple[Path, Path]:
     """A tiny Hugging Face BLIP to convert, and a copy of the demo model to quantize and compare."""
-    from model_tools.tiny import make_tiny_blip
+    from model_tools.synthetic.tiny_blip import make_tiny_blip
 
     hf = make_tiny_blip(WORK / "hf" / "blip-tiny-vqa", "vqa", std=0.1, seed=1)
     shapes = library.import_converted(library.DEMO_VQA, "shapes-vqa").path

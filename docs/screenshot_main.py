@@ -16,11 +16,11 @@ os.environ.setdefault("GLIMPSE_CONFIG_DIR", tempfile.mkdtemp(prefix="glimpse-sho
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from desktop_app.aio import install_event_loop  # noqa: E402
-from desktop_app.main_window import MainWindow  # noqa: E402
+from desktop_app.session.aio import install_event_loop  # noqa: E402
+from desktop_app.window.main_window import MainWindow  # noqa: E402
 from desktop_app.resources import SAMPLES, app_icon  # noqa: E402
-from desktop_app.settings import load_settings  # noqa: E402
-from desktop_app.theme import ensure_theme  # noqa: E402
+from desktop_app.session.settings import load_settings  # noqa: E402
+from desktop_app.widgets.theme import ensure_theme  # noqa: E402
 
 QUESTIONS = ["what shape is the yellow object?", "how many shapes are there?", ""]
 

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .runtime.errors import Cancelled, GlimpseError
+from model_tools.runtime.errors import Cancelled, GlimpseError
 
 log = logging.getLogger("glimpse.cli")
 
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from .jobs import disable_telemetry, stop_on_signals
+    from model_tools.jobs.progress import disable_telemetry, stop_on_signals
 
     disable_telemetry()
     # Ctrl+C and SIGTERM: one line and 128 + the signal, whatever error the interrupted library made of them.
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import convert
+    from model_tools.convert.blip import convert
 
     def show(p: Any) -> None:
         print(f"[{p.done}/{p.total}] {p.message}", file=sys.stderr, flush=True)
@@ -152,9 +152,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from . import library
-    from .runtime import ConvertedModel, load, load_image
-    from .runtime.text import clean_question
+    from model_tools.library import store as library
+    from model_tools.runtime import ConvertedModel, load, load_image
+    from model_tools.runtime.text import clean_question
 
     image = load_image(args.image)  # fail on a bad picture before compiling anything
     question = clean_question(args.question)  # undecodable bytes, control characters: see `clean_question`
@@ -195,7 +195,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
-    from .runtime import list_devices
+    from model_tools.runtime import list_devices
 
     for dev in list_devices():
         print(f"{dev.id}\t{dev.name}")
@@ -205,7 +205,8 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     import openvino as ov
 
-    from .runtime import check_device, paths, policy
+    from model_tools.runtime import check_device, paths
+    from model_tools.runtime import precision as policy
 
     device = check_device(args.device)
     report: dict[str, Any] = {"openvino": ov.get_version(), "device": device, **policy.report(device)}
@@ -239,7 +240,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench, table
+    from model_tools.measure.bench import run_bench, table
 
     report = run_bench(args.synthetic, runs=args.runs, workdir=args.workdir, int8=not args.no_int8)
     text = json.dumps(report, indent=2)
@@ -269,7 +270,7 @@ def _progress_printer() -> Any:
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
-    from .quantize import quantize
+    from model_tools.quantize.blip import quantize
 
     out = quantize(
         args.model,
@@ -289,8 +290,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare, save_chart, summary
-    from .compare_files import write_csv, write_json
+    from model_tools.library.compare_report import write_csv, write_json
+    from model_tools.measure.compare import compare, save_chart, summary
 
     result = compare(
         args.model,
@@ -314,7 +315,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo.build import convert_and_quantize, train_demo
+    from model_tools.demo.build import convert_and_quantize, train_demo
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -329,9 +330,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from . import library
-    from .demo.evaluate import HELDOUT_SEED, evaluate, format_result
-    from .runtime import ConvertedModel, load
+    from model_tools.demo.evaluate import HELDOUT_SEED, evaluate, format_result
+    from model_tools.library import store as library
+    from model_tools.runtime import ConvertedModel, load
 
     folder = args.model or library.default_model("vqa")
     model = ConvertedModel.open(folder)
@@ -362,7 +363,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from .profile import profile_vision
+    from model_tools.measure.profile import profile_vision
 
     hint = None if args.hint.lower() == "none" else args.hint
     report = profile_vision(args.model, args.device, args.runs, hint)

@@ -37,7 +37,7 @@ QUESTIONS = [
 @pytest.fixture(scope="session")
 def tiny_hf(tmp_path_factory) -> dict[str, Path]:
     """Hugging Face folders of a random tiny BlipForQuestionAnswering ("vqa") and BlipForConditionalGeneration."""
-    from model_tools.tiny import make_tiny_blip
+    from model_tools.synthetic.tiny_blip import make_tiny_blip
 
     root = tmp_path_factory.mktemp("tiny-hf")
     return {task: make_tiny_blip(root / task, task, std=TINY_STD, seed=TINY_SEED) for task in ("vqa", "caption")}
@@ -46,7 +46,7 @@ def tiny_hf(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_models(tiny_hf, tmp_path_factory) -> dict[str, Path]:
     """The tiny models converted by our converter."""
-    from model_tools.convert import convert
+    from model_tools.convert.blip import convert
 
     root = tmp_path_factory.mktemp("tiny-converted")
     return {task: convert(src, root / task) for task, src in tiny_hf.items()}
@@ -84,7 +84,7 @@ def _cpu_report() -> list[str]:
         seen = ", ".join(flag for flag in CPU_FLAGS if flag in flags) or "none of " + ", ".join(CPU_FLAGS)
     except OSError:
         seen = "unknown (no /proc/cpuinfo)"
-    from model_tools.jobs import disable_telemetry
+    from model_tools.jobs.progress import disable_telemetry
 
     disable_telemetry()  # before openvino is imported: no ~/intel files, nothing sent
     from model_tools.runtime.devices import core

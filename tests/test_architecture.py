@@ -19,7 +19,7 @@ def _modules_after_import(module: str) -> set[str]:
 
 
 def test_runtime_imports_no_heavy_stack():
-    loaded = _modules_after_import("model_tools.runtime.pipeline")
+    loaded = _modules_after_import("model_tools.runtime.blip.pipeline")
     assert "openvino" in loaded  # the check itself works
     assert not [m for m in HEAVY if m in loaded]
 
@@ -29,7 +29,7 @@ INFERENCE = ["openvino", "numpy", "PIL", "tokenizers"]
 
 def test_the_window_is_built_before_inference_libraries_load():
     """The window shows first; openvino (~0.4 s to import), numpy, pillow and tokenizers load on a worker."""
-    loaded = _modules_after_import("desktop_app.main_window, desktop_app.__main__, model_tools.runtime")
+    loaded = _modules_after_import("desktop_app.window.main_window, desktop_app.__main__, model_tools.runtime")
     assert "PySide6.QtWidgets" in loaded  # the check itself works
     assert not [m for m in INFERENCE if m in loaded]
     from model_tools import runtime
@@ -38,7 +38,7 @@ def test_the_window_is_built_before_inference_libraries_load():
 
 
 def test_model_tools_modules_import_without_heavy_stack():
-    modules = "model_tools.cli, model_tools.convert, model_tools.hub, model_tools.library, model_tools.tiny, model_tools.jobs"
+    modules = "model_tools.cli, model_tools.convert.blip, model_tools.library.hub, model_tools.library.store, model_tools.synthetic.tiny_blip, model_tools.jobs.progress"
     loaded = _modules_after_import(modules)
     assert not [m for m in HEAVY if m in loaded]
 

@@ -96,7 +96,7 @@ def test_runtime_bundle(tmp_path):
 @pytest.mark.bundle_full
 @pytest.mark.timeout(3600)
 def test_full_bundle_converts(tmp_path):
-    from model_tools.tiny import make_tiny_blip
+    from model_tools.synthetic.tiny_blip import make_tiny_blip
 
     exe = build("full", tmp_path)
     self_test(exe, tmp_path)
@@ -105,7 +105,7 @@ def test_full_bundle_converts(tmp_path):
     assert event["event"] == "finished", event
     frozen = load(tmp_path / "tiny-ir").ask(RED_CIRCLE, "what color is it?", max_new_tokens=5)
 
-    from model_tools.convert import convert
+    from model_tools.convert.blip import convert
 
     convert(hf, tmp_path / "tiny-ir-source")
     source = load(tmp_path / "tiny-ir-source").ask(RED_CIRCLE, "what color is it?", max_new_tokens=5)

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from PIL import Image
 
-from desktop_app.conversation import DONE, FAILED, HEADING_CHARS, Conversation, Turn, escape_markdown
+from desktop_app.session.conversation import DONE, FAILED, HEADING_CHARS, Conversation, Turn, escape_markdown
 
 
 def _picture(path: Path, color: str) -> Path:

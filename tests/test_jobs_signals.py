@@ -1,4 +1,4 @@
-"""A Model Tools job process (model_tools.job_runner) ended with SIGTERM stops like a cancel: it says so to the
+"""A Model Tools job process (model_tools.jobs.child) ended with SIGTERM stops like a cancel: it says so to the
 app, exits 130 and removes its half-made folder."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from model_tools import job_wire
+from model_tools.jobs import wire as job_wire
 
 TIMEOUT_S = 180
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from model_tools import library
+from model_tools.library import store as library
 
 ROOT = Path(__file__).resolve().parents[1]
 PICTURE = ROOT / "resources" / "samples" / "red-circle.png"
@@ -87,7 +87,7 @@ def test_runtime_api_sends_nothing(tmp_path):
 def _run_job(tmp_path: Path, kind: str, args: dict[str, object]) -> dict[str, object]:
     """One Model Tools job in its own process, as the app runs it; returns its last event."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, "-m", "model_tools.job_runner"], cwd=ROOT, env=_env(tmp_path),
+        [sys.executable, "-c", LAUNCHER, "-m", "model_tools.jobs.child"], cwd=ROOT, env=_env(tmp_path),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert proc.stdin is not None and proc.stdout is not None

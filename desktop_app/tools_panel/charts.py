@@ -1,4 +1,4 @@
-"""Bar charts (QtCharts) of a comparison report: the series come from `model_tools.compare_files.chart_data`."""
+"""Bar charts (QtCharts) of a comparison report: the series come from `model_tools.library.compare_report.chart_data`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from PySide6.QtCore import QMargins, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import QWidget
 
-from ..theme import is_dark
+from desktop_app.widgets.theme import is_dark
 
 # The CLI chart's colours (compare.save_chart), so both tell the same story at a glance.
 COLORS = {"fp16": "#8c9bab", "int8": "#2a7ab9"}

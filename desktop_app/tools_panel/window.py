@@ -15,15 +15,15 @@ from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QColor, QKeySequence, QPalette, QShortcut, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QStackedWidget, QStyle, QWidget
 
-from ..errors import show_error
-from ..resources import app_icon
-from ..theme import _mix, is_dark
-from .compare_page import ComparePage
-from .convert_page import ConvertPage
-from .jobs import Job, JobRunner
-from .models_page import ModelsPage
-from .quantize_page import QuantizePage
-from .widgets import ToolPage
+from desktop_app.resources import app_icon
+from desktop_app.tools_panel.job_host import Job, JobRunner
+from desktop_app.tools_panel.page import ToolPage
+from desktop_app.tools_panel.pages.compare import ComparePage
+from desktop_app.tools_panel.pages.convert import ConvertPage
+from desktop_app.tools_panel.pages.models import ModelsPage
+from desktop_app.tools_panel.pages.quantize import QuantizePage
+from desktop_app.widgets.error_dialog import show_error
+from desktop_app.widgets.theme import _mix, is_dark
 
 log = logging.getLogger("glimpse.app.tools")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..library import DEMO_NOTE
+from model_tools.library.store import DEMO_NOTE
 
 VQA_NAME = "demo-shapes-vqa"
 CAPTION_NAME = "demo-shapes-caption"
@@ -28,8 +28,8 @@ def convert_and_quantize(
     overwrite: bool = True,
 ) -> dict[str, Path]:
     """Convert `hf_root/{vqa,caption}` into demo model folders under `out_root` and add INT8 to each."""
-    from ..convert import convert
-    from ..quantize import quantize
+    from model_tools.convert.blip import convert
+    from model_tools.quantize.blip import quantize
 
     made: dict[str, Path] = {}
     for task, name in (("caption", CAPTION_NAME), ("vqa", VQA_NAME)):
@@ -70,7 +70,7 @@ def train_demo(
     quantize_subset: int = 300,
 ) -> dict[str, Path]:
     """Train both demo models into `out/hf`, then convert and quantize them into `out`."""
-    from .train import train
+    from model_tools.demo.train import train
 
     hf = out / "hf"
     train(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .shapes import (
+from model_tools.synthetic.shapes import (
     QTYPES,
     Scene,
     available_qtypes,

@@ -1,6 +1,6 @@
 """Train the demo models: a tiny BLIP for questions (`out/vqa`) and one for captions (`out/caption`).
 
-Both see only freshly generated shape pictures (`model_tools.demo.shapes`), on CPU, with a fixed seed.
+Both see only freshly generated shape pictures (`model_tools.synthetic.shapes`), on CPU, with a fixed seed.
 Model: `tiny_blip_config(hidden=128, 3 vision / 2 text layers, 96 x 96 pictures, patch 16)`, about 1.8 M
 parameters for VQA. AdamW 1e-3, linear warm-up then cosine decay; shape and yes/no questions are drawn
 more often (they are learned last). Each folder is a Hugging Face folder (safetensors weights,
@@ -24,9 +24,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..tiny import BLIP_MEAN, BLIP_STD, build_vocab, save_image_processor, save_tokenizer, tiny_blip_config
-from .evaluate import HELDOUT_SEED, HeldOutPicture, format_result, heldout, normalize_answer, score_answers
-from .shapes import (
+from model_tools.demo.evaluate import (
+    HELDOUT_SEED,
+    HeldOutPicture,
+    format_result,
+    heldout,
+    normalize_answer,
+    score_answers,
+)
+from model_tools.synthetic.shapes import (
     DEMO_PIECES,
     DEMO_WORDS,
     caption_for,
@@ -34,6 +40,14 @@ from .shapes import (
     random_scene,
     render,
     sample_question,
+)
+from model_tools.synthetic.tiny_blip import (
+    BLIP_MEAN,
+    BLIP_STD,
+    build_vocab,
+    save_image_processor,
+    save_tokenizer,
+    tiny_blip_config,
 )
 
 IMAGE_SIZE = 96

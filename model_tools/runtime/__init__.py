@@ -10,8 +10,8 @@ the first four only when a name that needs them is first used.
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from . import paths
-from .errors import (
+from model_tools.runtime import paths
+from model_tools.runtime.errors import (
     Cancelled,
     ConversionError,
     CorruptModelError,
@@ -20,8 +20,8 @@ from .errors import (
     ImageError,
     ModelNotFoundError,
 )
-from .model_dir import ConvertedModel
-from .privacy import disable_telemetry
+from model_tools.runtime.model_folder import ConvertedModel
+from model_tools.runtime.privacy import disable_telemetry
 
 disable_telemetry()  # before anything imports openvino: `import openvino` alone reports usage otherwise
 
@@ -33,17 +33,17 @@ _LAZY = {
     "list_devices": "devices",
     "load_image": "images",
     "preprocess": "images",
-    "Answer": "pipeline",
-    "BlipPipeline": "pipeline",
-    "GenerationSettings": "pipeline",
-    "Metrics": "pipeline",
-    "load": "pipeline",
+    "Answer": "blip.pipeline",
+    "BlipPipeline": "blip.pipeline",
+    "GenerationSettings": "blip.pipeline",
+    "Metrics": "blip.pipeline",
+    "load": "blip.pipeline",
 }
 
 if TYPE_CHECKING:
-    from .devices import Device, check_device, list_devices
-    from .images import load_image, preprocess
-    from .pipeline import Answer, BlipPipeline, GenerationSettings, Metrics, load
+    from model_tools.runtime.blip.pipeline import Answer, BlipPipeline, GenerationSettings, Metrics, load
+    from model_tools.runtime.devices import Device, check_device, list_devices
+    from model_tools.runtime.images import load_image, preprocess
 
 
 def __getattr__(name: str) -> Any:

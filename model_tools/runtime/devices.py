@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .errors import DeviceUnavailableError
+from model_tools.runtime.errors import DeviceUnavailableError
 
 if TYPE_CHECKING:
     import openvino as ov

@@ -13,7 +13,7 @@ from typing import IO
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from model_tools.runtime.errors import ImageError
 
 # Pictures larger than this are refused before decoding (a 16k x 16k photo is 256 Mpx).
 MAX_PIXELS = 200_000_000

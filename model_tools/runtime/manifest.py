@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import CorruptModelError, ManifestError
+from model_tools.runtime.errors import CorruptModelError, ManifestError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from model_tools.demo.shapes import Scene, Shape, render
+from model_tools.synthetic.shapes import Scene, Shape, render
 
 HERE = Path(__file__).resolve().parent
 

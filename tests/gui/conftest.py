@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 import desktop_app  # noqa: F401 - first: its PySide6 6.12 / Python < 3.12 workaround must run early
-from desktop_app.errors import ErrorDialog
-from desktop_app.main_window import MainWindow
-from desktop_app.workers import GenerationWorker
-from model_tools.runtime.pipeline import _DecoderSession
+from desktop_app.session.workers import GenerationWorker
+from desktop_app.widgets.error_dialog import ErrorDialog
+from desktop_app.window.main_window import MainWindow
+from model_tools.runtime.blip.pipeline import _DecoderSession
 
 LOAD_TIMEOUT_MS = 60_000
 ANSWER_TIMEOUT_MS = 30_000
@@ -199,7 +199,7 @@ def held_generation(monkeypatch) -> Iterator[HeldGeneration]:
 @pytest.fixture
 def qimage_of():
     """A QImage of a PIL picture."""
-    from desktop_app.workers import pil_to_qimage
+    from desktop_app.session.workers import pil_to_qimage
 
     def convert(image: Image.Image):
         return pil_to_qimage(image)

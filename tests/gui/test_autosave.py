@@ -6,7 +6,7 @@ import json
 
 from PySide6.QtCore import Qt
 
-from desktop_app.autosave import autosave_file
+from desktop_app.session.autosave import autosave_file
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, open_pictures, wait_answer
 
 

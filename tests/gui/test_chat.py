@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence
 
-from desktop_app.workers import GenerationWorker
+from desktop_app.session.workers import GenerationWorker
 from model_tools.runtime import ConvertedModel, load
 from tests.gui.conftest import (
     ANSWER_TIMEOUT_MS,
@@ -193,7 +193,7 @@ def test_question_asked_while_loading_waits_then_runs(
     win = make_window(tiny_models["vqa"])
     open_pictures(qtbot, win, [picture_files[3]])
     qtbot.waitUntil(lambda: win.model_bar.device_combo.findData("AUTO") >= 0, timeout=LOAD_TIMEOUT_MS)
-    from desktop_app.models import ModelSpec
+    from desktop_app.session.model_session import ModelSpec
 
     win.switch_model(ModelSpec(tiny_models["vqa"], "fp16", "AUTO"))
     assert win.models.busy and win.status.busy.isVisible()

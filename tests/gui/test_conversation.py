@@ -7,7 +7,7 @@ import json
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
-from desktop_app.conversation import Conversation
+from desktop_app.session.conversation import Conversation
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, error_dialog, open_pictures, wait_answer
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from desktop_app.settings import Settings, load_settings, save_settings, settings_file
+from desktop_app.session.settings import Settings, load_settings, save_settings, settings_file
 from tests.gui.conftest import LOAD_TIMEOUT_MS, open_pictures
 
 

@@ -2,7 +2,7 @@
 whose value labels never run into each other, and an export that moves nothing under the cursor.
 
 The report comes from the demo model for real: through the page (a job in its own process) in the first test,
-from `model_tools.compare.compare` in this process for the layout tests.
+from `model_tools.measure.compare.compare` in this process for the layout tests.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QFileDialog
 
 from desktop_app.tools_panel.charts import BarChartView
-from model_tools import calibration, compare_files, library
+from model_tools.library import compare_report as compare_files
+from model_tools.library import store as library
+from model_tools.quantize import calibration
 from tests.gui.conftest import JobEvents as Events
 
 pytestmark = pytest.mark.usefixtures("private_models")
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("private_models")
 
 @pytest.fixture(scope="module")
 def demo_report() -> dict:
-    from model_tools.compare import compare
+    from model_tools.measure.compare import compare
 
     return json.loads(json.dumps(compare(library.DEMO_VQA, "CPU", 1, max_new_tokens=5).to_dict()))
 

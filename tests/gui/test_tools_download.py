@@ -1,10 +1,10 @@
 """Models page downloads against a stubbed hub: byte progress, cancel mid-file, resume, an unknown id.
 
 The stub replaces huggingface_hub's `snapshot_download` / `hf_hub_download` (the network boundary, as
-`model_tools.hub` uses them) inside the job process: files come from a local folder in small chunks, each
+`model_tools.library.hub` uses them) inside the job process: files come from a local folder in small chunks, each
 reported through the given `tqdm_class`'s `update()`, and a partial file stays in the cache (as the hub's
 resumable downloads do), so the next attempt resumes from it. Everything else runs for real: the job process,
-`model_tools.hub.download`, the conversion, the panel.
+`model_tools.library.hub.download`, the conversion, the panel.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def child_main() -> None:
     hub = FakeHub(config["root"], config["cache"], config["delay"])
     huggingface_hub.snapshot_download = hub.snapshot_download
     huggingface_hub.hf_hub_download = hub.hf_hub_download
-    from model_tools import job_runner
+    from model_tools.jobs import child as job_runner
 
     code = job_runner.main()
     sys.stderr.flush()
@@ -187,7 +187,7 @@ def transfers(root: Path) -> list[dict]:
 
 
 def test_download_counts_bytes_cancels_mid_file_and_resumes(qtbot, tools, fake_hub, private_models):
-    from model_tools import hub
+    from model_tools.library import hub
 
     page = tools.show_page("models")
     events = Events(tools.runner)
@@ -252,7 +252,7 @@ def test_download_counts_bytes_cancels_mid_file_and_resumes(qtbot, tools, fake_h
 
 
 def test_unknown_repository_is_a_clear_error(qtbot, tools, fake_hub, private_models):
-    from desktop_app.errors import ErrorDialog
+    from desktop_app.widgets.error_dialog import ErrorDialog
 
     page = tools.show_page("convert")
     events = Events(tools.runner)
@@ -264,6 +264,6 @@ def test_unknown_repository_is_a_clear_error(qtbot, tools, fake_hub, private_mod
         "There is no model called 'Salesforce/blip-vqa-nonexistent' on Hugging Face." in dialog.summary.text()
     )
     assert "Check the spelling" in dialog.fix.text()
-    assert "model_tools/hub.py" in dialog.details.toPlainText()  # the job process's own traceback
+    assert "model_tools/library/hub.py" in dialog.details.toPlainText()  # the job process's own traceback
     assert not list(private_models.iterdir())
     assert not tools.runner.busy and page.convert_button.isEnabled()

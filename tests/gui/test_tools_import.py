@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from desktop_app.tools_panel.jobs import Job
-from model_tools import library
+from desktop_app.tools_panel.job_host import Job
+from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel
 from tests.gui.conftest import JobEvents as Events
 

@@ -1,7 +1,7 @@
 """Model Tools through the window: convert -> quantize -> compare on the tiny models, cancel on every page,
 errors through the one presenter, the model chooser following finished jobs, a responsive window.
 
-Jobs run for real, in their own processes (model_tools.job_runner), on the tiny models.
+Jobs run for real, in their own processes (model_tools.jobs.child), on the tiny models.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
-from desktop_app.errors import ErrorDialog
 from desktop_app.tools_panel import ModelToolsWindow
+from desktop_app.widgets.error_dialog import ErrorDialog
 from model_tools.runtime import ConvertedModel
 from tests.gui.conftest import JOB_TIMEOUT_MS, LOAD_TIMEOUT_MS, run_queue_wait
 from tests.gui.conftest import JobEvents as Events
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("private_models")  # each test installs int
 @pytest.fixture(scope="module")
 def quantized_tiny(tiny_models, tmp_path_factory) -> Path:
     """The tiny VQA model with an int8/ (quantized with the model_tools function, not through the panel)."""
-    from model_tools.quantize import quantize
+    from model_tools.quantize.blip import quantize
 
     folder = shutil.copytree(tiny_models["vqa"], tmp_path_factory.mktemp("tools-q") / "tiny-q")
     quantize(folder, subset_size=SUBSET)
@@ -396,7 +396,7 @@ def test_panel_imports_no_training_stack():
     import sys
 
     code = (
-        "import json, sys, desktop_app.main_window, desktop_app.tools_panel; "
+        "import json, sys, desktop_app.window.main_window, desktop_app.tools_panel; "
         "print(json.dumps(sorted(sys.modules)))"
     )
     out = subprocess.run(
@@ -414,11 +414,11 @@ def test_panel_imports_no_training_stack():
         "nncf",
         "datasets",
         "matplotlib",
-        "model_tools.convert",
-        "model_tools.quantize",
-        "model_tools.compare",
-        "model_tools.calibration",
-        "model_tools.job_runner",
+        "model_tools.convert.blip",
+        "model_tools.quantize.blip",
+        "model_tools.measure.compare",
+        "model_tools.quantize.calibration",
+        "model_tools.jobs.child",
     ]
     assert "PySide6.QtCharts" in loaded
     assert not [m for m in heavy if m in loaded]
@@ -443,8 +443,8 @@ def test_without_the_conversion_tools_those_buttons_say_why(
     qtbot, monkeypatch, quantized_tiny, private_models
 ):
     """The runtime bundle has no torch: Download, Convert and Quantize are off and say why; Compare works."""
-    from desktop_app.tools_panel import widgets
-    from model_tools import library
+    from desktop_app.tools_panel import page as widgets
+    from model_tools.library import store as library
 
     library.import_converted(quantized_tiny, "tiny-q")
     monkeypatch.setattr(widgets, "missing_tools", lambda: ["torch", "transformers"])

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from model_tools import library
+from model_tools.library import store as library
 from tests.gui.conftest import JobEvents as Events
 
 SUBSET = 4

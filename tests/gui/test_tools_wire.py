@@ -7,10 +7,11 @@ import errno
 
 import pytest
 
-from desktop_app.errors import describe
-from desktop_app.tools_panel.widgets import human_bytes, progress_text
-from model_tools import compare_files, job_wire
-from model_tools.jobs import Progress, remove_temporaries
+from desktop_app.tools_panel.page import human_bytes, progress_text
+from desktop_app.widgets.error_dialog import describe
+from model_tools.jobs import wire as job_wire
+from model_tools.jobs.progress import Progress, remove_temporaries
+from model_tools.library import compare_report as compare_files
 from model_tools.runtime import Cancelled, ConversionError, CorruptModelError, GlimpseError
 
 REPORT = {
@@ -100,7 +101,7 @@ def test_other_errors_keep_their_sentence():
 
 def test_a_build_without_the_tools_says_so(monkeypatch):
     """The runtime bundle has no torch: a convert job there fails with a sentence, not "No module named"."""
-    from model_tools import job_runner
+    from model_tools.jobs import child as job_runner
 
     def convert_without_torch(args, on_progress, cancel):
         import torch_that_is_not_installed  # noqa: F401
@@ -196,10 +197,10 @@ def test_page_options_are_the_functions_parameters(qtbot, tmp_path, monkeypatch)
     import inspect
 
     from desktop_app.tools_panel import JobRunner
-    from desktop_app.tools_panel.compare_page import ComparePage
-    from desktop_app.tools_panel.quantize_page import QuantizePage
-    from model_tools.compare import compare
-    from model_tools.quantize import quantize
+    from desktop_app.tools_panel.pages.compare import ComparePage
+    from desktop_app.tools_panel.pages.quantize import QuantizePage
+    from model_tools.measure.compare import compare
+    from model_tools.quantize.blip import quantize
 
     monkeypatch.setenv("GLIMPSE_MODELS_DIR", str(tmp_path))
     runner = JobRunner()

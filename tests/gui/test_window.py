@@ -14,11 +14,11 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QSpinBox
 
-from desktop_app import theme
-from desktop_app.about import AboutDialog
-from desktop_app.models import ModelSpec
-from desktop_app.workers import GenerationWorker
-from model_tools import library
+from desktop_app.diagnostics.about import AboutDialog
+from desktop_app.session.model_session import ModelSpec
+from desktop_app.session.workers import GenerationWorker
+from desktop_app.widgets import theme
+from model_tools.library import store as library
 from model_tools.runtime import ModelNotFoundError, load
 from tests.gui.conftest import ANSWER_TIMEOUT_MS, LOAD_TIMEOUT_MS, error_dialog, open_pictures, wait_answer
 
@@ -200,7 +200,7 @@ def test_entry_point_starts_without_the_training_stack():
     )
     assert out.returncode == 0 and out.stdout.strip() == "Glimpse 0.1.0"
     code = (
-        "import sys, desktop_app.main_window, desktop_app.__main__;"
+        "import sys, desktop_app.window.main_window, desktop_app.__main__;"
         "heavy = [m for m in ('torch', 'transformers', 'nncf', 'datasets') if m in sys.modules];"
         "print(heavy)"
     )
@@ -231,7 +231,7 @@ def test_self_test_fails_with_a_reason_when_the_demo_model_is_damaged(capsys, mo
     import shutil
 
     from desktop_app.__main__ import main
-    from model_tools import library
+    from model_tools.library import store as library
 
     broken = tmp_path / "demo-shapes-vqa"
     shutil.copytree(library.DEMO_VQA, broken)
@@ -244,7 +244,7 @@ def test_self_test_fails_with_a_reason_when_the_demo_model_is_damaged(capsys, mo
 
 
 def test_remembered_device_that_is_gone_falls_back_to_cpu(qtbot, make_window, tiny_models):
-    from desktop_app.settings import Settings
+    from desktop_app.session.settings import Settings
 
     win = make_window(tiny_models["vqa"], settings=Settings(device="GPU.3"), persist=False)
     assert win.models.spec.device == "CPU"

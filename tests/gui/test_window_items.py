@@ -10,12 +10,12 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QPalette
 
-from desktop_app.chat import TRUNCATED_NOTE
-from desktop_app.controls import ModelBar
-from desktop_app.errors import show_error
-from model_tools import library
-from model_tools.demo import shapes
+from desktop_app.widgets.chat import TRUNCATED_NOTE
+from desktop_app.widgets.error_dialog import show_error
+from desktop_app.widgets.model_bar import ModelBar
+from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel
+from model_tools.synthetic import shapes
 from tests.gui.conftest import (
     ANSWER_TIMEOUT_MS,
     LOAD_TIMEOUT_MS,

@@ -12,7 +12,7 @@ import pytest
 from model_tools.runtime import CorruptModelError, load
 from model_tools.runtime.errors import ManifestError
 from model_tools.runtime.manifest import Manifest
-from model_tools.runtime.model_dir import ConvertedModel, file_record, write_json_atomic
+from model_tools.runtime.model_folder import ConvertedModel, file_record, write_json_atomic
 
 DEMOS = Path(__file__).resolve().parents[2] / "resources" / "models"
 

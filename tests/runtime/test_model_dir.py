@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from model_tools.runtime import CorruptModelError, load
-from model_tools.runtime import model_dir as md
-from model_tools.runtime.model_dir import ConvertedModel, file_record, write_json_atomic
+from model_tools.runtime import model_folder as md
+from model_tools.runtime.model_folder import ConvertedModel, file_record, write_json_atomic
 
 
 @pytest.fixture

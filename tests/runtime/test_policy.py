@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from model_tools.runtime import DeviceUnavailableError, check_device, load, paths, policy
-from model_tools.runtime.model_dir import CROSS_KV, DECODER, MANIFEST, TEXT_ENCODER, VISION
-from model_tools.tiny import make_tiny_blip
+from model_tools.runtime import DeviceUnavailableError, check_device, load, paths
+from model_tools.runtime import precision as policy
+from model_tools.runtime.model_folder import CROSS_KV, DECODER, MANIFEST, TEXT_ENCODER, VISION
+from model_tools.synthetic.tiny_blip import make_tiny_blip
 from tests.conftest import TINY_STD
 
 DEMO_VQA = paths.RESOURCES / "models" / "demo-shapes-vqa"
@@ -127,7 +128,7 @@ def test_multi_and_hetero_are_accepted_when_their_devices_exist():
 def test_a_folder_replaced_in_place_never_runs_the_old_compiled_weights(tmp_path, tiny_models, images, monkeypatch):
     """`cp -a` of another model's files over a folder: new .bin, .xml with the old mtime kept."""
     monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path / "cache"))
-    from model_tools.convert import convert
+    from model_tools.convert.blip import convert
 
     other_hf = make_tiny_blip(tmp_path / "other-hf", "vqa", std=TINY_STD, seed=7)
     other = convert(other_hf, tmp_path / "other")

@@ -8,7 +8,7 @@ from PIL import Image
 from transformers import BlipImageProcessor
 
 from model_tools.runtime import preprocess
-from model_tools.tiny import BLIP_MEAN, BLIP_STD
+from model_tools.synthetic.tiny_blip import BLIP_MEAN, BLIP_STD
 
 
 def _pictures():

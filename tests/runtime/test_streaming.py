@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from model_tools.runtime import load
-from model_tools.runtime.pipeline import _DecoderSession
+from model_tools.runtime.blip.pipeline import _DecoderSession
 from tests.conftest import QUESTIONS
 
 

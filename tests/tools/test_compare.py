@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_tools import calibration, library
 from model_tools.cli import main
-from model_tools.compare import CompareError, CompareReport, compare, save_chart, summary
+from model_tools.library import store as library
+from model_tools.measure.compare import CompareError, CompareReport, compare, save_chart, summary
+from model_tools.quantize import calibration
 from model_tools.runtime import Cancelled, CorruptModelError, ModelNotFoundError
 from tests.tools.test_quantize import quantized_vqa
 

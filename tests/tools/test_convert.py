@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from model_tools.convert import convert
-from model_tools.jobs import Progress, TargetExistsError
+from model_tools.convert.blip import convert
+from model_tools.jobs.progress import Progress, TargetExistsError
 from model_tools.runtime import Cancelled, ConversionError, ConvertedModel
-from model_tools.runtime.model_dir import sha256_file
+from model_tools.runtime.model_folder import sha256_file
 
 
 def test_manifest_describes_the_folder(tiny_models, tiny_hf):

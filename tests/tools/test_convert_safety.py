@@ -10,8 +10,8 @@ import subprocess
 import openvino
 import pytest
 
-from model_tools.convert import convert
-from model_tools.jobs import Progress, TargetExistsError, atomic_folder, remove_temporaries
+from model_tools.convert.blip import convert
+from model_tools.jobs.progress import Progress, TargetExistsError, atomic_folder, remove_temporaries
 from model_tools.runtime import ConversionError, ConvertedModel
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from model_tools import library
-from model_tools.demo.shapes import Scene, Shape, render
+from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel, load
+from model_tools.synthetic.shapes import Scene, Shape, render
 
 RED_CIRCLE = Scene((Shape("circle", "red", 0.5, 0.5, 0.35),))
 TWO = Scene((Shape("square", "blue", 0.28, 0.3, 0.3), Shape("triangle", "yellow", 0.7, 0.68, 0.32)))

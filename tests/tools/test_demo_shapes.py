@@ -11,8 +11,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from model_tools.demo import shapes as S
 from model_tools.demo.evaluate import evaluate, format_result, heldout, normalize_answer
+from model_tools.synthetic import shapes as S
 
 ANSWERS = {
     "color": set(S.COLORS),
@@ -169,7 +169,7 @@ def test_demo_words_cover_every_question_answer_and_caption():
     pytest.importorskip("tokenizers")
     from tokenizers import Tokenizer
 
-    from model_tools.tiny import build_vocab, save_tokenizer
+    from model_tools.synthetic.tiny_blip import build_vocab, save_tokenizer
 
     vocab = build_vocab(S.DEMO_WORDS, pieces=S.DEMO_PIECES)
     assert len(vocab) == len(set(vocab))
@@ -197,7 +197,7 @@ def test_demo_words_cover_every_question_answer_and_caption():
 
 def test_demo_modules_do_not_import_torch():
     code = (
-        "import sys, model_tools.demo.shapes, model_tools.demo.evaluate, model_tools.demo.train\n"
+        "import sys, model_tools.synthetic.shapes, model_tools.demo.evaluate, model_tools.demo.train\n"
         "heavy = [m for m in ('torch', 'transformers', 'nncf', 'PySide6') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -11,7 +11,6 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from model_tools.demo import shapes as S  # noqa: E402
 from model_tools.demo.train import (  # noqa: E402
     Batches,
     TextIds,
@@ -23,7 +22,8 @@ from model_tools.demo.train import (  # noqa: E402
     train,
     vqa_loss,
 )
-from model_tools.tiny import save_tokenizer  # noqa: E402
+from model_tools.synthetic import shapes as S  # noqa: E402
+from model_tools.synthetic.tiny_blip import save_tokenizer  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

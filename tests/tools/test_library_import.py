@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from model_tools import library
+from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel, GlimpseError
 
 

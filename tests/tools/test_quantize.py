@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_tools import calibration
-from model_tools.calibration import CalibrationError, ModelInputs, load_samples
 from model_tools.cli import main
-from model_tools.quantize import QuantizationError, quantize
+from model_tools.quantize import calibration
+from model_tools.quantize.blip import QuantizationError, quantize
+from model_tools.quantize.calibration import CalibrationError, ModelInputs, load_samples
 from model_tools.runtime import Cancelled, ConvertedModel, load
 from model_tools.runtime.images import preprocess
-from model_tools.runtime.model_dir import components
+from model_tools.runtime.model_folder import components
 
 SUBSET = 4
 

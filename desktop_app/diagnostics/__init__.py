@@ -1,0 +1,1 @@
+"""Self-test, start-up probe, logs and the About box."""

@@ -1,0 +1,89 @@
+"""`glimpse --self-test`: prove an installation (source or bundle) works, offscreen, and print JSON.
+
+Loads the default (demo) model on CPU, answers a fixed question about a bundled picture, captions it, and
+checks the answers. Exit 0 when all is well; non-zero with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+QUESTION = "what color is the circle?"
+EXPECTED = "red"
+CAPTION_WORDS = ("red", "circle")
+
+
+def run() -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    t0 = time.perf_counter()
+    report: dict[str, Any] = {"ok": False}
+    try:
+        report.update(_check())
+        report["ok"] = True
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a reason and a non-zero exit
+        report["error"] = f"{type(exc).__name__}: {exc}"
+        report["traceback"] = traceback.format_exc(limit=8)
+        code = 1
+    report["total_s"] = round(time.perf_counter() - t0, 3)
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if code:
+        print(f"self-test failed: {report['error']}", file=sys.stderr)
+    return code
+
+
+def _check() -> dict[str, Any]:
+    import openvino
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtGui import QImage
+    from PySide6.QtWidgets import QApplication, QLabel
+
+    from desktop_app import __version__
+    from desktop_app.resources import SAMPLES, app_icon
+    from model_tools.library import store as library
+    from model_tools.runtime import ConvertedModel, load
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    picture = SAMPLES / "red-circle.png"
+    if QImage(str(picture)).isNull():  # Qt's image plugins are there
+        raise RuntimeError(f"Qt cannot read {picture}")
+    label = QLabel("Glimpse")
+    label.setPixmap(app_icon().pixmap(64, 64))
+    label.grab()  # a real offscreen render
+
+    vqa_dir = library.default_model("vqa")
+    model = ConvertedModel.open(vqa_dir)
+    results: dict[str, Any] = {
+        "versions": {"glimpse": __version__, "openvino": openvino.__version__, "pyside6": pyside_version},
+        "frozen": bool(getattr(sys, "frozen", False)),
+        "model": model.name,
+        "picture": picture.name,
+    }
+    for precision in model.precisions:
+        pipe = load(vqa_dir, precision, "CPU")
+        answer = pipe.ask(picture, QUESTION, max_new_tokens=5)
+        if answer.text.strip() != EXPECTED:
+            raise RuntimeError(f"{precision}: asked {QUESTION!r}, expected {EXPECTED!r}, got {answer.text!r}")
+        entry: dict[str, Any] = {
+            "question": QUESTION,
+            "answer": answer.text,
+            "load_s": round(pipe.load_s, 3),
+            "ttft_s": round(answer.metrics.ttft_s, 4),
+            "total_s": round(answer.metrics.total_s, 4),
+        }
+        partner = library.caption_partner(model)
+        if partner is None:
+            raise RuntimeError(f"{model.name} has no captioning partner")
+        cap = load(partner, precision, "CPU").caption(picture, max_new_tokens=20)
+        missing = [w for w in CAPTION_WORDS if w not in cap.text.split()]
+        if missing:
+            raise RuntimeError(f"{precision}: caption {cap.text!r} lacks {missing}")
+        entry.update(caption=cap.text, caption_total_s=round(cap.metrics.total_s, 4))
+        results[precision] = entry
+    app.processEvents()
+    return results

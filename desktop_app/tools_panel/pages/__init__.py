@@ -1,0 +1,1 @@
+"""The Model Tools pages: Models, Convert, Quantize, Compare."""

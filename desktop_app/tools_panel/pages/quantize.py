@@ -1,0 +1,333 @@
+"""Quantize page: an FP16 model -> int8/ beside it, with NNCF, on calibration pictures of the user's choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.tools_panel.job_host import Job, JobRunner
+from desktop_app.tools_panel.page import JobView, ModelPage, PathField, human_bytes, stage_name
+from model_tools.library import store as library
+from model_tools.runtime import ConvertedModel
+
+# quantize.py's defaults (not imported: that module's import chain reaches NNCF).
+DEFAULT_SUBSET_SIZE = 128
+DEFAULT_GROUP_SIZE = 64
+DEFAULT_RATIO = 0.8
+DEFAULT_MAX_DROP_PERCENT = 1.0
+BUILTIN, FOLDER, VQAV2 = "builtin", "folder", "vqav2"
+SOURCE_NAMES = {BUILTIN: "the built-in samples", VQAV2: "VQAv2"}
+
+
+def quantizable(model: ConvertedModel) -> bool:
+    return model.has("fp16") and not library.is_bundled(model)
+
+
+class QuantizePage(ModelPage):
+    name = "quantize"
+    heading = "Quantize"
+    blurb = (
+        "Make an INT8 version of a converted model with NNCF: the vision model and text encoder are quantized "
+        "on calibration pictures, the decoder's weights are compressed. Smaller and usually faster; answers "
+        "may differ a little (check on the Compare page)."
+    )
+
+    def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(runner, quantizable, "No converted model yet: convert one first", "Model to quantize", parent)
+        self.last_result: dict[str, Any] | None = None
+
+        self.calibration_group = QButtonGroup(self)
+        self.builtin_radio = QRadioButton("&Built-in samples")
+        self.builtin_radio.setToolTip(
+            "The sample pictures and generated shape pictures that ship with Glimpse"
+        )
+        self.folder_radio = QRadioButton("A &folder of pictures")
+        self.vqav2_radio = QRadioButton("&VQAv2 (streamed from Hugging Face)")
+        self.vqav2_radio.setToolTip("Real photos and questions; needs the network")
+        for key, radio in (
+            (BUILTIN, self.builtin_radio),
+            (FOLDER, self.folder_radio),
+            (VQAV2, self.vqav2_radio),
+        ):
+            radio.setObjectName(f"calibration_{key}")
+            self.calibration_group.addButton(radio)
+        self.builtin_radio.setChecked(True)
+        self.folder_field = PathField("Folder of pictures (PNG, JPEG…)", caption="Calibration pictures")
+        self.folder_field.setObjectName("calibrationFolder")
+        self.questions_field = PathField(
+            "Questions file, one per line (optional)",
+            folder=False,
+            caption="Questions file",
+            file_filter="Text files (*.txt);;All files (*)",
+        )
+        self.questions_field.setObjectName("questionsFile")
+        self.subset = QSpinBox()
+        self.subset.setObjectName("subsetSize")
+        self.subset.setRange(1, 10000)
+        self.subset.setValue(DEFAULT_SUBSET_SIZE)
+        self.subset.setSuffix(" samples")
+        self.subset.setAccessibleName("Calibration subset size")
+        self.subset.setToolTip("More samples calibrate better and take longer (NNCF's default is 300)")
+
+        self.decoder_group = QButtonGroup(self)
+        self.int8_radio = QRadioButton("INT&8")
+        self.int4_radio = QRadioButton("INT&4 (smaller; group-wise, some layers stay INT8)")
+        self.int8_radio.setObjectName("decoder_int8")
+        self.int4_radio.setObjectName("decoder_int4")
+        self.decoder_group.addButton(self.int8_radio)
+        self.decoder_group.addButton(self.int4_radio)
+        self.int8_radio.setChecked(True)
+        self.group_size = QSpinBox()
+        self.group_size.setObjectName("groupSize")
+        self.group_size.setRange(8, 1024)
+        self.group_size.setSingleStep(8)
+        self.group_size.setValue(DEFAULT_GROUP_SIZE)
+        self.group_size.setAccessibleName("INT4 group size")
+        self.ratio = QDoubleSpinBox()
+        self.ratio.setObjectName("int4Ratio")
+        self.ratio.setRange(0.05, 1.0)
+        self.ratio.setSingleStep(0.05)
+        self.ratio.setValue(DEFAULT_RATIO)
+        self.ratio.setAccessibleName("Share of INT4 layers")
+
+        self.accuracy = QCheckBox("&Accuracy control: keep layers in float until answers agree with FP16")
+        self.accuracy.setObjectName("accuracyControl")
+        self.max_drop = QDoubleSpinBox()
+        self.max_drop.setObjectName("maxDrop")
+        self.max_drop.setRange(0.0, 50.0)
+        self.max_drop.setSingleStep(0.5)
+        self.max_drop.setValue(DEFAULT_MAX_DROP_PERCENT)
+        self.max_drop.setSuffix(" %")
+        self.max_drop.setAccessibleName("Maximum drop in agreement")
+
+        calib_box = QGroupBox("Calibration data")
+        grid = QGridLayout(calib_box)
+        grid.addWidget(self.builtin_radio, 0, 0)
+        grid.addWidget(self.vqav2_radio, 0, 1)
+        grid.addWidget(self.folder_radio, 1, 0)
+        grid.addWidget(self.folder_field, 1, 1)
+        grid.addWidget(self.questions_field, 2, 1)
+        subset_label = QLabel("&Subset size")
+        subset_label.setBuddy(self.subset)
+        grid.addWidget(subset_label, 3, 0)
+        grid.addWidget(self.subset, 3, 1, Qt.AlignmentFlag.AlignLeft)
+        grid.setColumnStretch(1, 1)
+
+        options_box = QGroupBox("Options")
+        form = QFormLayout(options_box)
+        form.addRow("&Model", self.model_combo)
+        decoder_row = QHBoxLayout()
+        decoder_row.addWidget(self.int8_radio)
+        decoder_row.addWidget(self.int4_radio)
+        decoder_row.addSpacing(12)
+        decoder_row.addWidget(QLabel("group size"))
+        decoder_row.addWidget(self.group_size)
+        decoder_row.addWidget(QLabel("ratio"))
+        decoder_row.addWidget(self.ratio)
+        decoder_row.addStretch(1)
+        form.addRow("Decoder weights", decoder_row)
+        drop_row = QHBoxLayout()
+        drop_row.addWidget(self.accuracy)
+        drop_row.addWidget(QLabel("maximum drop"))
+        drop_row.addWidget(self.max_drop)
+        drop_row.addStretch(1)
+        form.addRow("", drop_row)
+
+        self.quantize_button = QPushButton("Quantize")
+        self.quantize_button.setObjectName("quantizeButton")
+        self.quantize_button.setDefault(True)
+        self.quantize_button.clicked.connect(self._on_quantize_clicked)
+        self.compare_button = QPushButton("Compare FP16 and INT8…")
+        self.compare_button.setObjectName("compareResultButton")
+        self.compare_button.clicked.connect(self._on_compare_clicked)
+        self.compare_button.hide()
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.compare_button)
+        row.addWidget(self.quantize_button)
+
+        self.job_view = JobView(runner, self.name)
+        self.summary = QGroupBox("Result")
+        self.summary.setObjectName("quantizeSummary")
+        self.summary_line = QLabel()
+        self.summary_line.setObjectName("quantizeSummaryLine")
+        self.summary_line.setWordWrap(True)
+        self.sizes = QTreeWidget()
+        self.sizes.setObjectName("quantizeSizes")
+        self.sizes.setRootIsDecorated(False)
+        self.sizes.setHeaderLabels(["Component", "FP16 (before)", "INT8 (after)", "Smaller by"])
+        self.sizes.header().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            self.sizes.headerItem().setTextAlignment(
+                col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+            )
+        box = QVBoxLayout(self.summary)
+        box.addWidget(self.summary_line)
+        box.addWidget(self.sizes)
+        self.summary.hide()
+
+        self.body.addWidget(options_box)
+        self.body.addWidget(calib_box)
+        self.body.addLayout(row)
+        self.body.addWidget(self.job_view, 1)
+        self.body.addWidget(self.summary, 1)
+        self.start_buttons = [self.quantize_button]
+        self.require_tools(self.quantize_button, what="Quantizing")
+
+        self.calibration_group.buttonToggled.connect(lambda *_: self._update_enabled())
+        self.decoder_group.buttonToggled.connect(lambda *_: self._update_enabled())
+        self.accuracy.toggled.connect(lambda *_: self._update_enabled())
+        runner.job_started.connect(self._on_job_started)
+        runner.job_finished.connect(self._on_job_finished)
+        self._update_enabled()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the models; with none to quantize, the chooser says why the bundled ones are not offered."""
+        bundled = [m.name for m in library.installed() if library.is_bundled(m)]
+        if bundled:
+            self.model_combo.empty = (
+                f"No model of yours yet: {' and '.join(bundled)} ship with Glimpse, INT8 included. "
+                "Convert a model first"
+            )
+        super().refresh()
+
+    def _update_enabled(self) -> None:
+        folder = self.folder_radio.isChecked()
+        self.folder_field.setEnabled(folder)
+        self.questions_field.setEnabled(folder or self.builtin_radio.isChecked())
+        int4 = self.int4_radio.isChecked()
+        self.group_size.setEnabled(int4)
+        self.ratio.setEnabled(int4)
+        self.max_drop.setEnabled(self.accuracy.isChecked())
+
+    def calibration(self) -> str:
+        if self.vqav2_radio.isChecked():
+            return VQAV2
+        if self.folder_radio.isChecked():
+            return self.folder_field.text()
+        return BUILTIN
+
+    def set_calibration(self, source: str | Path, questions: str | Path | None = None) -> None:
+        text = str(source)
+        if text == BUILTIN:
+            self.builtin_radio.setChecked(True)
+        elif text == VQAV2:
+            self.vqav2_radio.setChecked(True)
+        else:
+            self.folder_radio.setChecked(True)
+            self.folder_field.set_path(text)
+        self.questions_field.set_path(questions)
+
+    def options(self) -> dict[str, Any]:
+        """The job's arguments: the same names as quantize() and `model-tools quantize`."""
+        int4 = self.int4_radio.isChecked()
+        return {
+            "model": str(self.model_combo.model_path() or ""),
+            "calibration": self.calibration(),
+            "questions": (self.questions_field.text() or None) if not self.vqav2_radio.isChecked() else None,
+            "subset_size": self.subset.value(),
+            "decoder": "int4" if int4 else "int8",
+            "group_size": self.group_size.value() if int4 else None,
+            "ratio": round(self.ratio.value(), 3) if int4 else None,
+            "accuracy_control": self.accuracy.isChecked(),
+            "max_drop": round(self.max_drop.value() / 100, 4) if self.accuracy.isChecked() else None,
+        }
+
+    def quantize(self, model: Path | None = None) -> bool:
+        """Quantize the chosen model (or `model`) with the form's options; False if it did not start."""
+        path = self.chosen_model(model, "Choose a converted model first (convert one on the Convert page).")
+        if path is None:
+            return False
+        options = self.options()
+        if options["calibration"] == "":
+            self.show_notice("Choose the folder of calibration pictures, or use the built-in samples.")
+            return False
+        mode = options["decoder"].upper()
+        return self.start(
+            Job(
+                "quantize",
+                options,
+                f"Quantizing {path.name} (decoder {mode})",
+                self.name,
+                targets=[path / "int8"],
+            )
+        )
+
+    def _on_quantize_clicked(self) -> None:
+        self.quantize()
+
+    def _on_job_started(self, job: Job) -> None:
+        if job.page == self.name:
+            self.summary.hide()
+            self.compare_button.hide()
+
+    def _on_job_finished(self, job: Job, result: object) -> None:
+        if job.page == self.name and isinstance(result, dict):
+            self.show_result(result)
+
+    def show_result(self, result: dict[str, Any]) -> None:
+        """Sizes before and after per component, and what calibration was used."""
+        self.last_result = result
+        sizes = result["sizes_bytes"]
+        self.sizes.clear()
+        parts = result.get("parts") or {}
+        for part, before in sizes["fp16"].items():
+            after = sizes["int8"][part]
+            mode = str((parts.get(part) or {}).get("mode") or "int8").split("_")[0].upper()
+            label = "Total" if part == "total" else f"{stage_name(part)} ({mode})"
+            item = QTreeWidgetItem(
+                [label, human_bytes(before), human_bytes(after), f"{before / after:.2f}x" if after else "–"]
+            )
+            item.setData(0, Qt.ItemDataRole.UserRole, part)
+            for col in (1, 2, 3):
+                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if part == "total":
+                font = item.font(0)
+                font.setBold(True)
+                for col in range(4):
+                    item.setFont(col, font)
+            self.sizes.addTopLevelItem(item)
+        rows = self.sizes.topLevelItemCount()
+        self.sizes.setFixedHeight(self.sizes.header().height() + rows * self.sizes.sizeHintForRow(0) + 6)
+        calib = result.get("calibration") or {}
+        before, after = sizes["fp16"]["total"], sizes["int8"]["total"]
+        text = (
+            f"<b>{result.get('name')}</b>: INT8 written to {result.get('int8')}. "
+            f"{human_bytes(before)} before, {human_bytes(after)} after. "
+            f"Calibrated on {calib.get('samples', '?')} samples from {SOURCE_NAMES.get(calib.get('source'), calib.get('source', '?'))}"
+        )
+        if calib.get("skipped"):
+            text += f" ({calib['skipped']} unreadable pictures skipped)"
+        text += "."  # how long it took: the job line above says it (one duration, not two)
+        ac = result.get("accuracy_control")
+        if ac:
+            agreement = ", ".join(f"{p} {v:.0%}" for p, v in (ac.get("agreement") or {}).items())
+            text += f" Accuracy control (max drop {ac.get('max_drop', 0):.1%}): same answers as FP16 — {agreement}."
+        self.summary_line.setText(text)
+        self.summary.show()
+        self.compare_button.show()
+
+    def _on_compare_clicked(self) -> None:
+        if self.last_result:
+            self.page_requested.emit("compare", Path(self.last_result["path"]))

@@ -1,0 +1,1 @@
+"""The main window and what it does: menus and actions, pictures in, conversation files."""

@@ -1,0 +1,1 @@
+"""Converters from Hugging Face checkpoints to OpenVINO model folders, one module per family (needs torch)."""

@@ -1,0 +1,1 @@
+"""Measuring models: compare precisions, benchmark against PyTorch, profile kernels."""

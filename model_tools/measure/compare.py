@@ -1,0 +1,480 @@
+"""FP16 against INT8 (or any two precisions) of one converted model: sizes, latencies, answer agreement.
+
+    report = compare("models/blip-vqa-base", device="CPU", runs=10)
+    report.to_dict()              # plain data: the GUI plots it, the CLI writes it as JSON
+    save_chart(report, "c.png")   # a matplotlib chart (Agg, no window)
+
+Each precision runs exactly its own files at full precision (`load(..., exact=True)`: f32 on CPU), so the
+comparison measures what quantization changed and nothing else; the report names the files and set-up.
+Latencies are medians after one warm-up call per precision, measured in the same process with the two
+precisions taking turns, so a neighbour's load burst hurts both about equally. Agreement is the share of
+(picture, question) pairs on which both precisions give the same answer text. matplotlib is imported inside
+`save_chart` only.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_tools import __version__
+from model_tools.jobs.progress import OnProgress, check_cancel, report
+from model_tools.library.compare_report import PART_LABELS
+from model_tools.library.store import weight_modes
+from model_tools.quantize.calibration import Sample, builtin_samples, folder_samples
+from model_tools.runtime.errors import Cancelled, GlimpseError
+from model_tools.runtime.model_folder import PRECISIONS, ConvertedModel, components
+
+DEFAULT_RUNS = 5
+DEFAULT_MAX_NEW_TOKENS = 20
+BUILTIN_PICTURES = 8
+THUMBNAIL_SIDE = 160
+STAGES = ("vision", "text_encoder", "first_token", "per_token", "end_to_end")
+
+
+class CompareError(GlimpseError):
+    """Options or inputs a comparison cannot work with."""
+
+
+@dataclass
+class AnswerPair:
+    """One input on which the two precisions answered differently."""
+
+    image: str
+    question: str
+    baseline: str
+    candidate: str
+
+
+@dataclass
+class CompareReport:
+    """Everything `compare` measured; `to_dict()` gives plain JSON-ready data.
+
+    sizes_bytes: precision -> component -> bytes (.xml + .bin), with "total".
+    compression: component -> baseline bytes / candidate bytes, with "total".
+    latency_ms:  mode ("vqa" | "caption") -> precision -> stage -> median milliseconds; stages are
+                 vision, text_encoder (VQA), first_token, per_token, end_to_end.
+    speedup:     mode -> stage -> baseline / candidate.
+    """
+
+    model: str
+    path: str
+    task: str
+    device: str
+    baseline: str
+    candidate: str
+    runs: int
+    max_new_tokens: int
+    sizes_bytes: dict[str, dict[str, int]]
+    compression: dict[str, float]
+    latency_ms: dict[str, dict[str, dict[str, float]]]
+    speedup: dict[str, dict[str, float]]
+    tokens: dict[str, dict[str, float]]  # mode -> precision -> median tokens generated in the latency runs
+    hints: dict[str, dict[str, str]]  # precision -> part -> INFERENCE_PRECISION_HINT used
+    agreement: float  # same-answer rate, 0..1
+    compared: int
+    differing: list[AnswerPair] = field(default_factory=list)
+    images: str = "builtin"
+    skipped_images: list[str] = field(default_factory=list)
+    created: str = ""
+    tools: dict[str, str] = field(default_factory=dict)
+    answers: list[AnswerPair] = field(default_factory=list)  # every input, same answers too, in order
+    weights: dict[str, dict[str, str]] = field(default_factory=dict)  # precision -> part -> fp16 | int8 | int4
+    setup: dict[str, str] = field(default_factory=dict)  # precision -> what ran, e.g. "INT8 · exact · f32"
+    files: dict[str, dict[str, str]] = field(default_factory=dict)  # precision -> part -> "int8/<part>.xml"
+    thumbnails: dict[str, str] = field(default_factory=dict)  # picture (AnswerPair.image) -> base64 JPEG
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def modes(self) -> list[str]:
+        return list(self.latency_ms)
+
+
+def compare(
+    model_dir: str | os.PathLike[str],
+    device: str = "CPU",
+    runs: int = DEFAULT_RUNS,
+    images: str | os.PathLike[str] | None = None,
+    on_progress: OnProgress | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    baseline: str = "fp16",
+    candidate: str = "int8",
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    questions: str | os.PathLike[str] | None = None,
+) -> CompareReport:
+    """Compare two precisions of the model in `model_dir` on `device`; `images` is a folder (default: builtin).
+
+    runs in: a worker thread (loading compiles both precisions; then `runs` timed answers each).
+    """
+    from model_tools.runtime import load
+    from model_tools.runtime.devices import check_device
+
+    if runs < 1:
+        raise CompareError("The number of runs must be at least 1.")
+    if max_new_tokens < 1:
+        raise CompareError("The answer length must be at least 1 token.")
+    for precision in (baseline, candidate):
+        if precision not in PRECISIONS:
+            raise CompareError(f"Unknown precision '{precision}'.", f"Use one of: {', '.join(PRECISIONS)}.")
+    model = ConvertedModel.open(model_dir)
+    for precision in (baseline, candidate):
+        model.verify(precision)  # names a missing precision or damaged file before any work
+    device = check_device(device)
+    skipped: list[str] = []
+    samples = _samples(model.task, images, questions, skipped)
+    check_cancel(cancel)
+
+    precisions = [baseline] if baseline == candidate else [baseline, candidate]
+    report(on_progress, "load", 0, len(precisions), "models", f"Compiling {model.name} for {device}")
+    pipes = {}
+    for i, precision in enumerate(precisions):
+        check_cancel(cancel)
+        # Exactly the files it names, at full precision: what quantization itself changed, nothing else.
+        pipes[precision] = load(model.path, precision, device, exact=True)
+        report(on_progress, "load", i + 1, len(precisions), "models", f"Compiled {precision.upper()}")
+    pipes.setdefault(candidate, pipes[baseline])
+    mode = "vqa" if model.task == "vqa" else "caption"
+
+    def answer(precision: str, sample: Sample) -> Any:
+        pipe = pipes[precision]
+        if mode == "vqa":
+            a = pipe.ask(sample.image, sample.question, max_new_tokens=max_new_tokens, cancel=cancel)
+        else:
+            a = pipe.caption(sample.image, max_new_tokens=max_new_tokens, cancel=cancel)
+        if a.cancelled:
+            raise Cancelled()
+        return a
+
+    # Latency: one warm-up each, then the precisions take turns on the same inputs.
+    total = runs * len(precisions)
+    report(on_progress, "latency", 0, total, "runs", "Warming up")
+    for precision in precisions:
+        answer(precision, samples[0])
+    metrics: dict[str, list[Any]] = {p: [] for p in precisions}
+    done = 0
+    for r in range(runs):
+        for precision in precisions:
+            check_cancel(cancel)
+            metrics[precision].append(answer(precision, samples[r % len(samples)]).metrics)
+            done += 1
+            report(
+                on_progress, "latency", done, total, "runs", f"Timing {precision.upper()} ({r + 1}/{runs})"
+            )
+    metrics.setdefault(candidate, metrics[baseline])
+    latency = {mode: {p: _stage_medians(metrics[p], mode) for p in (baseline, candidate)}}
+    tokens = {
+        mode: {p: float(statistics.median(m.new_tokens for m in metrics[p])) for p in (baseline, candidate)}
+    }
+    speedup = {
+        mode: {
+            s: _ratio(latency[mode][baseline][s], latency[mode][candidate][s])
+            for s in latency[mode][baseline]
+        }
+    }
+
+    # Agreement: every sample answered by both.
+    report(on_progress, "agreement", 0, len(samples), "samples", "Comparing answers")
+    differing = []
+    answers = []
+    thumbnails: dict[str, str] = {}
+    for i, sample in enumerate(samples):
+        check_cancel(cancel)
+        a, b = answer(baseline, sample).text, answer(candidate, sample).text
+        pair = AnswerPair(sample.origin, sample.question if mode == "vqa" else "", a, b)
+        answers.append(pair)
+        if sample.origin not in thumbnails:
+            thumbnails[sample.origin] = thumbnail(sample.image)
+        if _normalise(a) != _normalise(b):
+            differing.append(pair)
+        report(on_progress, "agreement", i + 1, len(samples), "samples", f"{len(differing)} different so far")
+    agreement = 1.0 - len(differing) / len(samples)
+
+    sizes = {p: component_sizes(model, p) for p in (baseline, candidate)}
+    compression = {c: _ratio(sizes[baseline][c], sizes[candidate][c]) for c in sizes[baseline]}
+    import openvino as ov
+
+    result = CompareReport(
+        model=model.name,
+        path=str(model.path),
+        task=model.task,
+        device=device,
+        baseline=baseline,
+        candidate=candidate,
+        runs=runs,
+        max_new_tokens=max_new_tokens,
+        sizes_bytes=sizes,
+        compression=compression,
+        latency_ms=latency,
+        speedup=speedup,
+        tokens=tokens,
+        hints={p: dict(pipes[p].hints) for p in (baseline, candidate)},
+        agreement=agreement,
+        compared=len(samples),
+        differing=differing,
+        images=str(Path(images).resolve()) if images else "builtin",
+        skipped_images=skipped,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        tools={"glimpse": __version__, "openvino": str(ov.__version__)},
+        answers=answers,
+        weights={p: weight_modes(model, p) for p in (baseline, candidate)},
+        setup={p: pipes[p].setup_label for p in (baseline, candidate)},
+        files={
+            p: {part: f"{src}/{part}.xml" for part, src in pipes[p].sources.items()}
+            for p in (baseline, candidate)
+        },
+        thumbnails=thumbnails,
+    )
+    report(on_progress, "done", 1, 1, "steps", f"Same answer on {agreement:.0%} of {len(samples)} inputs")
+    return result
+
+
+def component_sizes(model: ConvertedModel, precision: str) -> dict[str, int]:
+    """Bytes on disk per component (.xml + .bin) of one precision, and their total."""
+    sizes = {}
+    for part in components(model.task):
+        sizes[part] = sum((model.path / precision / f"{part}.{ext}").stat().st_size for ext in ("xml", "bin"))
+    sizes["total"] = sum(sizes.values())
+    return sizes
+
+
+def thumbnail(image: Any, side: int = THUMBNAIL_SIDE) -> str:
+    """A picture at most `side` pixels wide and high, as base64 JPEG (the page shows what was asked)."""
+    small = image.convert("RGB")
+    small.thumbnail((side, side))
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=88)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _samples(task: str, images: Any, questions: Any, skipped: list[str]) -> list[Sample]:
+    """Agreement inputs: each picture of the folder with two questions (VQA) or once (captions)."""
+    from model_tools.quantize.calibration import CalibrationError, image_files, read_questions
+
+    qlist = read_questions(questions) if questions else None
+    per_picture = 2 if task == "vqa" else 1
+    try:
+        if images:
+            folder = Path(images)
+            files = image_files(folder)
+            if qlist is None and (folder / "questions.txt").is_file():
+                qlist = read_questions(folder / "questions.txt")
+            it = folder_samples(folder, qlist, skipped=skipped)
+            count = len(files) - len(skipped)
+        else:
+            it = builtin_samples(0, qlist)
+            count = BUILTIN_PICTURES
+    except CalibrationError as exc:
+        raise CompareError(exc.message, exc.fix) from None
+    # folder_samples asks picture i question (i + pass) on each pass over the pictures.
+    return [next(it) for _ in range(count * per_picture)] if images else [next(it) for _ in range(count)]
+
+
+def _stage_medians(metrics: list[Any], mode: str) -> dict[str, float]:
+    def med(values: list[float]) -> float:
+        return round(float(statistics.median(values)) * 1000, 3)
+
+    out = {"vision": med([m.vision_s for m in metrics])}
+    if mode == "vqa":
+        out["text_encoder"] = med([m.text_encoder_s for m in metrics])
+    out["first_token"] = med([m.ttft_s for m in metrics])
+    out["per_token"] = med([m.tpot_s for m in metrics])
+    out["end_to_end"] = med([m.total_s for m in metrics])
+    return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else 0.0
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+# -- chart ---------------------------------------------------------------------------------------------------
+
+
+def save_chart(report_: CompareReport, path: str | os.PathLike[str]) -> Path:
+    """Draw sizes, latencies and agreement side by side into a PNG (matplotlib's Agg canvas, no window)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise CompareError("Charts need matplotlib.", "Install it with `pip install matplotlib`.") from None
+
+    base, cand = report_.baseline, report_.candidate
+    colors = {base: "#8c9bab", cand: "#2a7ab9"} if base != cand else {base: "#8c9bab"}
+    fig = Figure(figsize=(14, 4.8), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_size, ax_lat, ax_agree = fig.subplots(1, 3, width_ratios=[1.2, 1.4, 0.6])
+    fig.suptitle(f"{report_.model}: {base.upper()} vs {cand.upper()} on {report_.device}", fontsize=13)
+
+    parts = [c for c in report_.sizes_bytes[base] if c != "total"]
+    labels = [_short(c) for c in parts]
+    x = np.arange(len(parts))
+    width = 0.38
+    for k, precision in enumerate(dict.fromkeys([base, cand])):
+        mb = [report_.sizes_bytes[precision][c] / 1e6 for c in parts]
+        bars = ax_size.bar(x + (k - 0.5) * width, mb, width, label=precision.upper(), color=colors[precision])
+        if precision == cand and base != cand:
+            ax_size.bar_label(
+                bars, labels=[f"{report_.compression[c]:.2f}x" for c in parts], fontsize=8, padding=2
+            )
+    ax_size.set_xticks(x, labels)
+    ax_size.set_ylabel("MB on disk")
+    ax_size.set_title(f"Size (total {report_.compression['total']:.2f}x smaller)")
+    ax_size.legend(frameon=False)
+    ax_size.margins(y=0.15)
+
+    mode = report_.modes[0]
+    lat = report_.latency_ms[mode]
+    stages = list(lat[base])
+    x = np.arange(len(stages))
+    for k, precision in enumerate(dict.fromkeys([base, cand])):
+        ms = [lat[precision][s] for s in stages]
+        bars = ax_lat.bar(x + (k - 0.5) * width, ms, width, label=precision.upper(), color=colors[precision])
+        if precision == cand and base != cand:
+            ax_lat.bar_label(
+                bars, labels=[f"{report_.speedup[mode][s]:.2f}x" for s in stages], fontsize=8, padding=2
+            )
+    ax_lat.set_xticks(x, [s.replace("_", " ") for s in stages])
+    ax_lat.set_ylabel("median ms")
+    ax_lat.set_title(f"Latency, {mode.upper()} ({report_.runs} runs, up to {report_.max_new_tokens} tokens)")
+    ax_lat.legend(frameon=False)
+    ax_lat.margins(y=0.15)
+
+    pct = report_.agreement * 100
+    ax_agree.bar([0], [pct], color="#3a9a5b", width=0.6)
+    ax_agree.bar([0], [100 - pct], bottom=[pct], color="#d9d9d9", width=0.6)
+    ax_agree.text(0, min(pct, 92) + 3, f"{pct:.0f}%", ha="center", fontsize=14, weight="bold")
+    ax_agree.set_ylim(0, 105)
+    ax_agree.set_xticks([])
+    ax_agree.set_ylabel("same answer (%)")
+    ax_agree.set_title(f"Agreement ({report_.compared} inputs,\n{len(report_.differing)} differ)")
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png")
+    return out
+
+
+def summary(report_: CompareReport) -> str:
+    """A few lines of plain text: sizes, latencies, agreement."""
+    base, cand = report_.baseline.upper(), report_.candidate.upper()
+    lines = [f"{report_.model} ({report_.task}) on {report_.device}: {base} vs {cand}"]
+    for precision in dict.fromkeys([report_.baseline, report_.candidate]):
+        folders = sorted({f.split("/")[0] + "/" for f in report_.files.get(precision, {}).values()})
+        lines.append(f"  {report_.setup.get(precision, precision.upper())}: {', '.join(folders)} files")
+    lines += ["", "size (MB)"]
+    for part, size in report_.sizes_bytes[report_.baseline].items():
+        other = report_.sizes_bytes[report_.candidate][part]
+        lines.append(f"  {part:24}{size / 1e6:>10.1f}{other / 1e6:>10.1f}   {report_.compression[part]:.2f}x")
+    for mode, table in report_.latency_ms.items():
+        lines += ["", f"latency, {mode} (median ms of {report_.runs} runs)"]
+        for stage, ms in table[report_.baseline].items():
+            cand_ms = table[report_.candidate][stage]
+            lines.append(f"  {stage:24}{ms:>10.1f}{cand_ms:>10.1f}   {report_.speedup[mode][stage]:.2f}x")
+    lines += ["", f"same answer: {report_.agreement:.0%} of {report_.compared} inputs"]
+    for pair in report_.differing[:10]:
+        q = f" {pair.question!r}" if pair.question else ""
+        lines.append(f"  {pair.image}{q}: {pair.baseline!r} vs {pair.candidate!r}")
+    if len(report_.differing) > 10:
+        lines.append(f"  ... and {len(report_.differing) - 10} more (see the JSON)")
+    return "\n".join(lines)
+
+
+def _short(part: str) -> str:
+    return PART_LABELS.get(part, part)
+
+
+# -- per-part timing (benchmarks) ----------------------------------------------------------------------------
+
+
+def part_latencies(
+    model_dir: str | os.PathLike[str],
+    precision: str,
+    hints: dict[str, str | None],
+    device: str = "CPU",
+    runs: int = 10,
+) -> dict[str, float]:
+    """Median ms of each part on its own, on representative inputs (`part_inputs`)."""
+    from model_tools.runtime.blip import part_inputs
+    from model_tools.runtime.blip.pipeline import compile_cache_dir
+    from model_tools.runtime.devices import core
+
+    model = ConvertedModel.open(model_dir)
+    out = {}
+    for part in components(model.task):
+        hint = hints.get(part, hints.get("*"))
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint} if hint else {}
+        cache = compile_cache_dir(model, precision, part, device, config, [])
+        if cache is not None:
+            config["CACHE_DIR"] = str(cache)
+        request = core().compile_model(str(model.xml(precision, part)), device, config).create_infer_request()
+        feed = part_inputs.representative_inputs(model, precision, part)
+        for _ in range(2):
+            request.infer(feed)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            request.infer(feed)
+            times.append(time.perf_counter() - t)
+        out[part] = round(float(statistics.median(times)) * 1000, 3)
+    return out
+
+
+def head_to_head(
+    model_dir: str | os.PathLike[str],
+    image: Any,
+    question: str | None,
+    max_new_tokens: int,
+    runs: int,
+    hints: dict[str, dict[str, str] | None],
+    device: str = "CPU",
+) -> dict[str, Any]:
+    """End-to-end seconds of each precision (keys of `hints`) answering the same input, taking turns.
+
+    On a shared machine a burst of load then hurts every precision about equally, so the ratio holds.
+    """
+    from model_tools.runtime import load
+
+    pipes = {p: load(Path(model_dir), p, device, hints=h) for p, h in hints.items()}
+
+    def run(precision: str) -> Any:
+        pipe = pipes[precision]
+        if question is None:
+            return pipe.caption(image, max_new_tokens=max_new_tokens)
+        return pipe.ask(image, question, max_new_tokens=max_new_tokens)
+
+    for precision in pipes:
+        run(precision)
+    totals: dict[str, list[float]] = {p: [] for p in pipes}
+    tokens: dict[str, int] = {}
+    for _ in range(runs):
+        for precision in pipes:
+            answer = run(precision)
+            totals[precision].append(answer.metrics.total_s)
+            tokens[precision] = len(answer.token_ids)
+    out: dict[str, Any] = {
+        "median_s": {p: round(float(statistics.median(v)), 4) for p, v in totals.items()},
+        "min_s": {p: round(min(v), 4) for p, v in totals.items()},
+        "tokens": tokens,
+        "hints": {p: dict(pipes[p].hints) for p in pipes},
+    }
+    names = list(pipes)
+    if len(names) == 2:
+        a, b = names
+        out["speedup_median"] = round(out["median_s"][a] / out["median_s"][b], 3)
+        out["speedup_min"] = round(out["min_s"][a] / out["min_s"][b], 3)
+    return out

@@ -1,0 +1,1 @@
+"""NNCF quantizers, one module per family, and their calibration data (needs nncf)."""

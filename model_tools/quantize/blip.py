@@ -1,0 +1,676 @@
+"""FP16 model folder -> `int8/` beside `fp16/`: NNCF post-training quantization and weight compression.
+
+    vision_model, text_encoder   nncf.quantize(model_type=TRANSFORMER) on calibration pictures and questions
+                                 (the text encoder sees the INT8 vision model's outputs, as it will in the app)
+    text_decoder_cross_kv        nncf.compress_weights, INT8_ASYM
+    text_decoder                 nncf.compress_weights, INT8_ASYM (or INT4 with a group size and ratio)
+
+The folder appears whole or not at all (built in a temporary sibling, then renamed); the manifest then gains
+`precisions.int8` with the files' sizes and sha256 and what was done with which data. Cancelling leaves the
+model folder exactly as it was. nncf and openvino's heavy parts are imported inside the functions.
+
+NNCF has no progress callback: progress counts calls of the calibration dataset's transform function, which
+NNCF makes once per sample per statistics pass (two passes for transformers: SmoothQuant, then min/max).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_tools import __version__
+from model_tools.jobs.progress import OnProgress, atomic_folder, check_cancel, report
+from model_tools.quantize.calibration import CalibrationSet, ModelInputs, Sample, load_samples
+from model_tools.runtime.blip.pipeline import _Part
+from model_tools.runtime.errors import Cancelled, GlimpseError
+from model_tools.runtime.model_folder import (
+    CROSS_KV,
+    DECODER,
+    MANIFEST,
+    TEXT_ENCODER,
+    VISION,
+    ConvertedModel,
+    components,
+    file_record,
+    write_json_atomic,
+)
+
+log = logging.getLogger("glimpse.quantize")
+
+DEFAULT_SUBSET_SIZE = (
+    128  # NNCF defaults to 300; 128 keeps a 2-core laptop under ~10 minutes for the base models
+)
+DECODER_MODES = ("int8", "int4")
+PRESETS = ("mixed", "performance")
+DEFAULT_GROUP_SIZE = 64
+DEFAULT_RATIO = 0.8
+DEFAULT_MAX_DROP = 0.01
+STATISTICS_PASSES = 2  # SmoothQuant statistics, then min/max (+ fast bias correction) statistics
+PRECISION = "int8"
+
+
+class QuantizationError(GlimpseError):
+    """A model or an option quantization cannot work with."""
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """What `quantize` does; checked by `check()` before any work starts."""
+
+    calibration: str = "builtin"
+    subset_size: int = DEFAULT_SUBSET_SIZE
+    decoder: str = "int8"
+    preset: str = "mixed"
+    accuracy_control: bool = False
+    max_drop: float = DEFAULT_MAX_DROP
+    group_size: int = DEFAULT_GROUP_SIZE
+    ratio: float = DEFAULT_RATIO
+    questions: str | None = None
+    validation_size: int = 50
+    max_new_tokens: int = 10
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.decoder not in DECODER_MODES:
+            raise QuantizationError(
+                f"Unknown decoder mode '{self.decoder}'.", f"Use one of: {', '.join(DECODER_MODES)}."
+            )
+        if self.preset not in PRESETS:
+            raise QuantizationError(f"Unknown preset '{self.preset}'.", f"Use one of: {', '.join(PRESETS)}.")
+        if self.subset_size < 1:
+            raise QuantizationError("The calibration subset size must be at least 1.")
+        if not 0.0 <= self.max_drop < 1.0:
+            raise QuantizationError(
+                f"The maximum drop {self.max_drop} is out of range.",
+                "Give a fraction such as 0.01 (one point).",
+            )
+        if not 0.0 < self.ratio <= 1.0:
+            raise QuantizationError(
+                f"The INT4 ratio {self.ratio} is out of range.", "Give a value in (0, 1]."
+            )
+        if self.group_size < 1 and self.group_size != -1:
+            raise QuantizationError("The INT4 group size must be positive (or -1 for per-channel).")
+        if self.validation_size < 1 or self.max_new_tokens < 1:
+            raise QuantizationError("The validation size and answer length must be at least 1.")
+
+
+def quantize(
+    model_dir: str | os.PathLike[str],
+    *,
+    calibration: str | os.PathLike[str] = "builtin",
+    subset_size: int = DEFAULT_SUBSET_SIZE,
+    decoder: str = "int8",
+    preset: str = "mixed",
+    accuracy_control: bool = False,
+    max_drop: float = DEFAULT_MAX_DROP,
+    group_size: int = DEFAULT_GROUP_SIZE,
+    ratio: float = DEFAULT_RATIO,
+    questions: str | os.PathLike[str] | None = None,
+    validation_size: int = 50,
+    on_progress: OnProgress | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """Write `<model_dir>/int8/` (replacing an older one) and record it in the manifest; return the folder.
+
+    runs in: a worker thread (minutes for the base models). Progress: stages "calibration data",
+    "vision_model", ["text_encoder inputs", "text_encoder"], "text_decoder_cross_kv", "text_decoder", "save",
+    "done"; calibration stages count samples (per statistics pass: the count starts again at pass 2).
+    """
+    opts = QuantizeOptions(
+        calibration=str(calibration),
+        subset_size=subset_size,
+        decoder=decoder,
+        preset=preset,
+        accuracy_control=accuracy_control,
+        max_drop=max_drop,
+        group_size=group_size,
+        ratio=ratio,
+        questions=str(questions) if questions else None,
+        validation_size=validation_size,
+    )
+    opts.check()
+    model = open_fp16(model_dir)
+    nncf = _import_nncf()
+    check_cancel(cancel)
+    t0 = time.perf_counter()
+    calib = load_samples(
+        opts.calibration,
+        opts.subset_size,
+        opts.questions,
+        seed=opts.seed,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    with _quiet_nncf(nncf), atomic_folder(model.path / PRECISION, replace=True) as tmp:
+        job = _Job(nncf, model, opts, calib, tmp, on_progress, cancel)
+        details = job.run()
+        check_cancel(cancel)
+        report(on_progress, "save", 0, 1, "steps", "Recording the INT8 files in the manifest")
+        files = {
+            f"{PRECISION}/{p}.{ext}": file_record(tmp, f"{p}.{ext}")
+            for p in components(model.task)
+            for ext in ("xml", "bin")
+        }
+        check_cancel(cancel)  # the last point where stopping leaves no trace
+        # An older int8/ is about to be replaced: unlist it first, so no reader ever sees the old records
+        # next to the new files. A crash from here on leaves int8/ unlisted, never listed but different.
+        manifest = ConvertedModel.open(model.path).manifest
+        if manifest["precisions"].pop(PRECISION, None) is not None:
+            write_json_atomic(model.path / MANIFEST, manifest)
+    manifest["precisions"][PRECISION] = {
+        "files": files,
+        "made_by": "quantize",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "duration_s": round(time.perf_counter() - t0, 1),
+        "calibration": calib.describe(),
+        "parts": details["parts"],
+        "accuracy_control": details.get("accuracy_control"),
+        "tools": {"glimpse": __version__, "nncf": nncf.__version__, "openvino": _ov_version()},
+    }
+    write_json_atomic(model.path / MANIFEST, manifest)
+    report(on_progress, "save", 1, 1, "steps", "Saved")
+    report(on_progress, "done", 1, 1, "steps", f"INT8 model written to {model.path / PRECISION}")
+    return model.path / PRECISION
+
+
+def open_fp16(model_dir: str | os.PathLike[str]) -> ConvertedModel:
+    """The model folder, refusing one without a complete, undamaged `fp16/`."""
+    model = ConvertedModel.open(model_dir)
+    if not model.has("fp16") or not (model.path / "fp16").is_dir():
+        raise QuantizationError(
+            f"{model.name} has no fp16/ folder to quantize.",
+            "Convert the model again with `model-tools convert`.",
+        )
+    model.verify("fp16")
+    if not os.access(model.path, os.W_OK):
+        raise QuantizationError(
+            f"{model.name} is in a read-only folder ({model.path}).", "Copy it to your models folder first."
+        )
+    return model
+
+
+# -- the work ------------------------------------------------------------------------------------------------
+
+
+class _Counter:
+    """Counts calls of an nncf.Dataset transform: progress for a GUI, and the place where cancel is checked.
+
+    NNCF goes over the samples once per statistics pass, so the count is the samples of the current pass
+    ("3 of 4 samples", never more than there are) and the message says which pass it is.
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        samples: int,
+        on_progress: OnProgress | None,
+        cancel: threading.Event | None,
+        message: str,
+    ) -> None:
+        self.stage, self.total, self.passes = stage, max(1, samples), STATISTICS_PASSES
+        self.calls = self.done = 0
+        self.on_progress, self.cancel, self.base = on_progress, cancel, message
+        self.message = self._message(1)
+        report(on_progress, stage, 0, self.total, "samples", self.message)
+
+    def _message(self, current: int) -> str:
+        return f"{self.base} (statistics pass {current} of {self.passes})"
+
+    def tick(self) -> None:
+        check_cancel(self.cancel)
+        self.calls += 1
+        current = (self.calls - 1) // self.total + 1
+        self.passes = max(self.passes, current)  # NNCF made more passes than expected: say so
+        self.done = (self.calls - 1) % self.total + 1
+        self.message = self._message(current)
+        report(self.on_progress, self.stage, self.done, self.total, "samples", self.message)
+
+    def note(self, message: str) -> None:
+        """Say something new without moving the count (a validation run under accuracy control)."""
+        report(self.on_progress, self.stage, self.done, self.total, "samples", message)
+
+    def finish(self) -> None:
+        report(self.on_progress, self.stage, self.total, self.total, "samples", self.message)
+
+
+class _Job:
+    def __init__(
+        self,
+        nncf: Any,
+        model: ConvertedModel,
+        opts: QuantizeOptions,
+        calib: CalibrationSet,
+        out: Path,
+        on_progress: OnProgress | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        import openvino as ov
+
+        self.ov = ov
+        self.nncf = nncf
+        self.core = ov.Core()
+        self.model = model
+        self.opts = opts
+        self.calib = calib
+        self.out = out
+        self.on_progress = on_progress
+        self.cancel = cancel
+        self.inputs = ModelInputs(model)
+        self.n = len(calib.samples)
+        self.validator: _Validator | None = None
+
+    def run(self) -> dict[str, Any]:
+        nncf, opts = self.nncf, self.opts
+        parts: dict[str, Any] = {}
+        ac: dict[str, Any] | None = None
+        if opts.accuracy_control:
+            self.validator = _Validator(
+                self.model, self.calib.samples[: opts.validation_size], opts.max_new_tokens
+            )
+            ac = {
+                "max_drop": opts.max_drop,
+                "drop_type": "absolute",
+                "metric": "same answer as FP16",
+                "validation_samples": len(self.validator.samples),
+                "agreement": {},
+            }
+
+        # Vision model: full INT8 on the pictures.
+        check_cancel(self.cancel)
+        counter = _Counter(
+            VISION,
+            self.n,
+            self.on_progress,
+            self.cancel,
+            f"Quantizing {VISION}: collecting statistics on {self.n} pictures",
+        )
+
+        def vision_item(s: Sample) -> dict[str, np.ndarray]:
+            counter.tick()
+            return {"pixel_values": self.inputs.pixels(s.image)}
+
+        vision = self._quantize(VISION, nncf.Dataset(self.calib.samples, vision_item), ac, counter)
+        counter.finish()
+        self._save(vision, VISION)
+        parts[VISION] = self._ptq_record()
+
+        if self.model.task == "vqa":
+            # Text encoder: its picture input comes from the INT8 vision model, as in the app.
+            check_cancel(self.cancel)
+            items = self._text_encoder_items(vision)
+            counter = _Counter(
+                TEXT_ENCODER,
+                self.n,
+                self.on_progress,
+                self.cancel,
+                f"Quantizing {TEXT_ENCODER}: collecting statistics on {self.n} questions",
+            )
+
+            def text_item(item: tuple[np.ndarray, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+                counter.tick()
+                embeds, question = item
+                return {**question, "image_embeds": embeds.astype(np.float32)}
+
+            if self.validator is not None:
+                self.validator.use(VISION, self._compile(vision))
+            encoder = self._quantize(TEXT_ENCODER, nncf.Dataset(items, text_item), ac, counter)
+            counter.finish()
+            self._save(encoder, TEXT_ENCODER)
+            parts[TEXT_ENCODER] = self._ptq_record()
+
+        # Decoder side: weights only (activations stay float; decode steps are memory-bound).
+        for part in (CROSS_KV, DECODER):
+            check_cancel(self.cancel)
+            mode = opts.decoder if part == DECODER else "int8"
+            report(
+                self.on_progress, part, 0, 1, "steps", f"Compressing the weights of {part} ({mode.upper()})"
+            )
+            compressed, record = self._compress(part, mode)
+            self._save(compressed, part)
+            parts[part] = record
+            report(self.on_progress, part, 1, 1, "steps", f"Compressed {part}")
+        return {"parts": parts, "accuracy_control": ac}
+
+    # -- steps -----------------------------------------------------------------------------------------------
+
+    def _quantize(self, part: str, dataset: Any, ac: dict[str, Any] | None, counter: _Counter) -> Any:
+        """nncf.quantize, or with accuracy control nncf.quantize_with_accuracy_control; both count samples
+        through `counter`, and validation runs show in its message (same stage, so a bar never jumps)."""
+        nncf = self.nncf
+        fp16 = self.core.read_model(str(self.model.xml("fp16", part)))
+        mixed = self.opts.preset == "mixed"
+        preset = nncf.QuantizationPreset.MIXED if mixed else nncf.QuantizationPreset.PERFORMANCE
+        common = dict(preset=preset, subset_size=self.n, model_type=nncf.ModelType.TRANSFORMER)
+        with _nncf_errors(part):
+            if ac is None or self.validator is None:
+                return nncf.quantize(fp16, dataset, **common)
+            validator = self.validator
+            everything = list(range(len(validator.samples)))
+
+            def validate(compiled: Any, items: Any) -> tuple[float, list[float]]:
+                check_cancel(self.cancel)
+                scores = validator.score(part, compiled, list(items))
+                counter.note(
+                    f"Accuracy control for {part}: validation {validator.runs}, agreement {np.mean(scores):.0%}"
+                )
+                return float(np.mean(scores)), scores
+
+            quantized = nncf.quantize_with_accuracy_control(
+                fp16,
+                dataset,
+                nncf.Dataset(everything),
+                validate,
+                max_drop=self.opts.max_drop,
+                drop_type=nncf.DropType.ABSOLUTE,
+                **common,
+            )
+            agreement = float(np.mean(validator.score(part, self._compile(quantized), everything)))
+            ac["agreement"][part] = round(agreement, 4)
+            return quantized
+
+    def _text_encoder_items(self, vision: Any) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """(image embeddings as float16, question inputs) per sample; a picture used twice is computed once."""
+        request = self._compile(vision).create_infer_request()
+        cache: dict[int, np.ndarray] = {}
+        items = []
+        stage = f"{TEXT_ENCODER} inputs"
+        report(self.on_progress, stage, 0, self.n, "samples", "Running the INT8 vision model on the pictures")
+        for i, s in enumerate(self.calib.samples):
+            check_cancel(self.cancel)
+            key = id(s.image)
+            if key not in cache:
+                out = request.infer({"pixel_values": self.inputs.pixels(s.image)})
+                cache[key] = np.asarray(out[0], dtype=np.float16)
+            items.append((cache[key], self.inputs.question(s.question)))
+            report(
+                self.on_progress,
+                stage,
+                i + 1,
+                self.n,
+                "samples",
+                "Running the INT8 vision model on the pictures",
+            )
+        return items
+
+    def _compress(self, part: str, mode: str) -> tuple[Any, dict[str, Any]]:
+        nncf = self.nncf
+        fp16 = self.core.read_model(str(self.model.xml("fp16", part)))
+        record: dict[str, Any] = {"method": "nncf.compress_weights"}
+        with _nncf_errors(part):
+            if mode == "int4":
+                params = nncf.AdvancedCompressionParameters(
+                    group_size_fallback_mode=nncf.GroupSizeFallbackMode.ADJUST
+                )
+                compressed = nncf.compress_weights(
+                    fp16,
+                    mode=nncf.CompressWeightsMode.INT4_ASYM,
+                    group_size=self.opts.group_size,
+                    ratio=self.opts.ratio,
+                    advanced_parameters=params,
+                )
+                record.update(
+                    mode="int4_asym",
+                    group_size=self.opts.group_size,
+                    ratio=self.opts.ratio,
+                    backup_mode="int8_asym",
+                )
+            else:
+                compressed = nncf.compress_weights(fp16, mode=nncf.CompressWeightsMode.INT8_ASYM)
+                record.update(mode="int8_asym")
+        return compressed, record
+
+    def _ptq_record(self) -> dict[str, Any]:
+        return {
+            "method": "nncf.quantize",
+            "model_type": "transformer",
+            "preset": self.opts.preset,
+            "subset_size": self.n,
+            "accuracy_control": self.opts.accuracy_control,
+        }
+
+    def _compile(self, ov_model: Any) -> Any:
+        return self.core.compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+    def _save(self, ov_model: Any, part: str) -> None:
+        check_cancel(self.cancel)
+        self.ov.save_model(ov_model, str(self.out / f"{part}.xml"), compress_to_fp16=True)
+
+
+class _Validator:
+    """Scores a candidate part by how often the whole pipeline still gives the FP16 model's answers.
+
+    The FP16 pipeline (f32 hint) answers every validation sample once; a candidate replaces one part of it.
+    """
+
+    def __init__(self, model: ConvertedModel, samples: list[Sample], max_new_tokens: int) -> None:
+        from model_tools.runtime import load
+
+        self.pipe = load(model.path, "fp16", hints={"*": "f32"})
+        self.samples = samples
+        self.max_new_tokens = max_new_tokens
+        self.runs = 0
+        self.reference = [self._answer(i) for i in range(len(samples))]
+
+    def _answer(self, i: int) -> list[int]:
+        s = self.samples[i]
+        if self.pipe.task == "vqa":
+            return self.pipe.ask(s.image, s.question, max_new_tokens=self.max_new_tokens).token_ids
+        return self.pipe.caption(s.image, max_new_tokens=self.max_new_tokens).token_ids
+
+    def use(self, part: str, compiled: Any) -> None:
+        """From now on `part` is this compiled model (the INT8 vision model while tuning the text encoder)."""
+        self.pipe.parts[part] = _Part(compiled)
+
+    def score(self, part: str, compiled: Any, indices: list[int]) -> list[float]:
+        saved = self.pipe.parts[part]
+        self.use(part, compiled)
+        try:
+            self.runs += 1
+            return [float(self._answer(i) == self.reference[i]) for i in indices]
+        finally:
+            self.pipe.parts[part] = saved
+
+
+# -- NNCF plumbing -------------------------------------------------------------------------------------------
+
+
+def _import_nncf() -> Any:
+    try:
+        import nncf
+    except ImportError:
+        raise QuantizationError("Quantization needs NNCF.", "Install it with `pip install nncf`.") from None
+    return nncf
+
+
+def _ov_version() -> str:
+    import openvino as ov
+
+    return str(ov.__version__)
+
+
+_quiet_lock = threading.Lock()
+_quiet_users = [0]
+_quiet_saved: list[Any] = []
+
+
+@contextmanager
+def _quiet_nncf(nncf: Any) -> Iterator[None]:
+    """No rich progress bars or INFO lines from NNCF while we report progress ourselves.
+
+    NNCF has no switch for its bars, so `track` is patched to start disabled; jobs running at the same time
+    share one patch (counted), and the last one out restores NNCF as it was.
+    """
+    with _quiet_lock:
+        if _quiet_users[0] == 0:
+            logger = logging.getLogger("nncf")
+            _quiet_saved[:] = [logger.level, [h.level for h in logger.handlers], None]
+            nncf.set_log_level(logging.WARNING)
+            try:
+                from nncf.common.logging import track_progress
+
+                original_init = track_progress.track.__init__
+
+                def quiet_init(self: Any, *args: Any, **kwargs: Any) -> None:
+                    kwargs["disable"] = True
+                    original_init(self, *args, **kwargs)
+
+                track_progress.track.__init__ = quiet_init  # type: ignore[method-assign]
+                _quiet_saved[2] = (track_progress.track, original_init)
+            except (ImportError, AttributeError):  # another NNCF layout: its bars show, nothing breaks
+                pass
+        _quiet_users[0] += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_users[0] -= 1
+            if _quiet_users[0] == 0:
+                level, handler_levels, patched = _quiet_saved
+                if patched is not None:
+                    patched[0].__init__ = patched[1]
+                logger = logging.getLogger("nncf")
+                logger.setLevel(level)
+                for handler, old in zip(logger.handlers, handler_levels, strict=False):
+                    handler.setLevel(old)
+
+
+@contextmanager
+def _nncf_errors(part: str) -> Iterator[None]:
+    """NNCF's own errors become one sentence naming the part; ours and cancellation pass through."""
+    try:
+        yield
+    except (GlimpseError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - NNCF raises many types, some wrapping ours
+        cause = exc
+        while cause is not None:
+            if isinstance(cause, Cancelled):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QuantizationError(f"NNCF could not quantize {part}: {first}") from exc
+
+
+# -- benchmark hook ------------------------------------------------------------------------------------------
+
+Log = Callable[[str], None]
+BENCH_SUBSET_SIZE = 32
+
+
+def bench_int8(
+    ir: Path,
+    task: str,
+    runs: int,
+    image: Any,
+    torch_result: dict[str, Any],
+    fp16: dict[str, Any],
+    log: Log = print,
+    *,
+    subset_size: int = BENCH_SUBSET_SIZE,
+    requantize: bool = False,
+) -> dict[str, Any]:
+    """INT8 rows for `model-tools bench`: quantize the converted synthetic model `ir` with our own code on
+    built-in synthetic calibration data (generated shape pictures), then time it like FP16.
+
+    `torch_result` and `fp16` are bench.py's PyTorch and best-FP16 results from the same run (seconds).
+    Returns keys to merge into the task's section: "openvino_int8" (same fields as the FP16 rows),
+    "int8_quantize", "sizes_bytes", "compression", "parts_ms", "parts_speedup", "head_to_head",
+    "speedup_int8_vs_fp16", "speedup_int8_vs_pytorch", "targets".
+    """
+    from model_tools.measure.bench import CAPTION_TOKENS, QUESTION, VQA_TOKENS, _fp16_hints, bench_openvino
+    from model_tools.measure.compare import component_sizes, head_to_head, part_latencies
+
+    ir = Path(ir)
+    model = ConvertedModel.open(ir)
+    made = model.manifest["precisions"].get(PRECISION, {})
+    reuse = not requantize and made.get("calibration", {}).get("samples") == subset_size
+    t = time.perf_counter()
+    if reuse:
+        log(f"[{task}] INT8: reusing {ir / PRECISION}")
+    else:
+        log(
+            f"[{task}] INT8: quantizing with our code on {subset_size} built-in synthetic calibration samples"
+        )
+        quantize(ir, calibration="builtin", subset_size=subset_size, on_progress=_stage_logger(log, task))
+    quantize_s = time.perf_counter() - t
+    model = ConvertedModel.open(ir)
+
+    log(f"[{task}] OpenVINO INT8 (files and hints as this CPU's policy chooses), {runs} runs")
+    int8 = bench_openvino(ir, task, runs, image, PRECISION, None)
+    # What the policy's rule rests on: INT8 files with each hint this CPU offers, in the same run.
+    by_hint = {}
+    for hint in _fp16_hints():
+        log(f"[{task}] OpenVINO INT8 files, INFERENCE_PRECISION_HINT={hint}, {runs} runs")
+        timed = bench_openvino(ir, task, runs, image, PRECISION, {"*": hint})
+        by_hint[hint] = {k: timed[k] for k in ("vision_s", "text_encoder_s", "tpot_s", "total_s")}
+    sizes = {p: component_sizes(model, p) for p in ("fp16", PRECISION)}
+    compression = {c: round(sizes["fp16"][c] / sizes[PRECISION][c], 3) for c in sizes["fp16"]}
+
+    log(f"[{task}] each part alone, FP16 vs INT8, {runs} runs")
+    parts = {
+        "fp16": part_latencies(ir, "fp16", fp16.get("hints") or {"*": "f32"}, runs=runs),
+        PRECISION: part_latencies(ir, PRECISION, int8["hints"], runs=runs),
+    }
+    parts_speedup = {p: round(parts["fp16"][p] / parts[PRECISION][p], 3) for p in parts["fp16"]}
+
+    n = VQA_TOKENS if task == "vqa" else CAPTION_TOKENS
+    log(f"[{task}] head to head, FP16 and INT8 taking turns, {runs} runs each")
+    h2h = head_to_head(
+        ir,
+        image,
+        QUESTION if task == "vqa" else None,
+        n,
+        runs,
+        {"fp16": fp16.get("hints") or {"*": "f32"}, PRECISION: int8["hints"]},
+    )
+    speedup = fp16["total_s"] / int8["total_s"]
+    targets = {
+        "compression_min": min(v for k, v in compression.items() if k != "total"),
+        "compression_ok": all(v >= 1.95 for v in compression.values()),
+        "speedup_vs_fp16_goal": 1.7 if task == "vqa" else 1.5,
+        "speedup_vs_fp16_ok": speedup >= (1.7 if task == "vqa" else 1.5),
+    }
+    if task == "vqa":
+        targets["speedup_vs_pytorch_goal"] = 8.0
+        targets["speedup_vs_pytorch_ok"] = torch_result["total_s"] / int8["total_s"] >= 8.0
+    return {
+        "openvino_int8": int8,
+        "openvino_int8_by_hint": by_hint,
+        "int8_quantize": {
+            "seconds": round(quantize_s, 1),
+            "reused": reuse,
+            "calibration": "builtin (shapes)",
+            "subset_size": subset_size,
+        },
+        "sizes_bytes": sizes,
+        "compression": compression,
+        "parts_ms": parts,
+        "parts_speedup": parts_speedup,
+        "head_to_head": h2h,
+        "speedup_int8_vs_fp16": speedup,
+        "speedup_int8_vs_pytorch": torch_result["total_s"] / int8["total_s"],
+        "targets": targets,
+    }
+
+
+def _stage_logger(log: Log, task: str) -> OnProgress:
+    """Log each stage once, with its duration, instead of every sample."""
+    state: dict[str, Any] = {"stage": None, "t": time.perf_counter()}
+
+    def on_progress(p: Any) -> None:
+        if p.stage != state["stage"]:
+            now = time.perf_counter()
+            if state["stage"] is not None:
+                log(f"[{task}]   {state['stage']}: {now - state['t']:.1f}s")
+            state.update(stage=p.stage, t=now)
+
+    return on_progress
