@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from model_tools.runtime import paths
+from model_tools.runtime.model_folder import PRECISIONS
 
 log = logging.getLogger("glimpse.app.settings")
 
 FILE_NAME = "settings.json"
 VERSION = 1
 MAX_RECENT = 10
-PRECISIONS = ("fp16", "int8")
 
 
 @dataclass

@@ -23,7 +23,7 @@ from desktop_app.tools_panel.pages.convert import ConvertPage
 from desktop_app.tools_panel.pages.models import ModelsPage
 from desktop_app.tools_panel.pages.quantize import QuantizePage
 from desktop_app.widgets.error_dialog import show_error
-from desktop_app.widgets.theme import _mix, is_dark
+from desktop_app.widgets.theme import is_dark, mix
 
 log = logging.getLogger("glimpse.app.tools")
 
@@ -44,14 +44,14 @@ def style_sheet(palette: QPalette) -> str:
     mid = palette.color(QPalette.ColorRole.Mid)
     highlight = palette.color(QPalette.ColorRole.Highlight)
     dark = is_dark(palette)
-    muted = _mix(text, window, 0.42)
-    border = _mix(window, mid, 0.6)
-    nav_bg = _mix(window, mid, 0.18 if dark else 0.12)
-    nav_hover = _mix(window, highlight, 0.1)
-    selected = _mix(base, highlight, 0.35 if dark else 0.2)
-    notice_bg = _mix(base, QColor(230, 160, 0), 0.25 if dark else 0.16)
-    good = _mix(text, QColor(40, 150, 70), 0.85)
-    bad = _mix(text, QColor(210, 45, 45), 0.85)
+    muted = mix(text, window, 0.42)
+    border = mix(window, mid, 0.6)
+    nav_bg = mix(window, mid, 0.18 if dark else 0.12)
+    nav_hover = mix(window, highlight, 0.1)
+    selected = mix(base, highlight, 0.35 if dark else 0.2)
+    notice_bg = mix(base, QColor(230, 160, 0), 0.25 if dark else 0.16)
+    good = mix(text, QColor(40, 150, 70), 0.85)
+    bad = mix(text, QColor(210, 45, 45), 0.85)
     return f"""
 QListWidget#toolsNav {{ background: {nav_bg}; border: none; border-right: 1px solid {border}; padding: 10px 6px;
     font-size: 10.5pt; outline: 0; }}

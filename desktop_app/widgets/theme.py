@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 
-def _mix(a: QColor, b: QColor, t: float) -> str:
+def mix(a: QColor, b: QColor, t: float) -> str:
     r = round(a.red() + (b.red() - a.red()) * t)
     g = round(a.green() + (b.green() - a.green()) * t)
     bl = round(a.blue() + (b.blue() - a.blue()) * t)
@@ -30,12 +30,12 @@ def style_sheet(palette: QPalette) -> str:
     highlight = palette.color(QPalette.ColorRole.Highlight)
     mid = palette.color(QPalette.ColorRole.Mid)
     dark = is_dark(palette)
-    question_bg = _mix(base, highlight, 0.22 if dark else 0.12)
-    answer_bg = _mix(base, window, 0.5 if dark else 0.35)
-    border = _mix(window, mid, 0.6)
-    muted = _mix(text, window, 0.45)
-    warn_bg = _mix(base, QColor(230, 160, 0), 0.25 if dark else 0.18)
-    info_bg = _mix(base, highlight, 0.2 if dark else 0.1)
+    question_bg = mix(base, highlight, 0.22 if dark else 0.12)
+    answer_bg = mix(base, window, 0.5 if dark else 0.35)
+    border = mix(window, mid, 0.6)
+    muted = mix(text, window, 0.45)
+    warn_bg = mix(base, QColor(230, 160, 0), 0.25 if dark else 0.18)
+    info_bg = mix(base, highlight, 0.2 if dark else 0.1)
     focus = highlight.name()
     return f"""
 QWidget#chatContainer {{ background: {base.name()}; }}
@@ -46,7 +46,7 @@ QFrame#answerBubble:focus {{ border: 2px solid {focus}; }}
 QLabel#answerWho {{ font-weight: 600; }}
 QLabel#answerStatus, QLabel#answerMetrics, QLabel#imageCaption, QLabel#imageEmptyHint {{ color: {muted}; }}
 QLabel#answerMetrics {{ font-size: 8.5pt; }}
-QLabel#answerText[failed="true"] {{ color: {_mix(text, QColor(220, 40, 40), 0.7)}; }}
+QLabel#answerText[failed="true"] {{ color: {mix(text, QColor(220, 40, 40), 0.7)}; }}
 QLabel#chatEmpty {{ color: {muted}; font-size: 11pt; padding: 24px; }}
 QFrame#imageEmpty {{ border: 2px dashed {border}; border-radius: 16px; background: {base.name()}; }}
 QFrame#imageEmpty[dropping="true"] {{ border: 2px dashed {focus}; background: {info_bg}; }}

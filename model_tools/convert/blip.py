@@ -26,6 +26,7 @@ from model_tools.jobs.progress import (
     report,
 )
 from model_tools.runtime.errors import ConversionError
+from model_tools.runtime.images import CLIP_MEAN, CLIP_STD
 from model_tools.runtime.model_folder import (
     CROSS_KV,
     DECODER,
@@ -40,8 +41,6 @@ from model_tools.runtime.model_folder import (
 )
 
 ARCHITECTURES = {"BlipForQuestionAnswering": "vqa", "BlipForConditionalGeneration": "caption"}
-CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
 def inspect_source(folder: Path) -> tuple[str, dict[str, Any]]:
@@ -201,7 +200,7 @@ def _manifest(
     import transformers
 
     tc, vc = model.config.text_config, model.config.vision_config
-    size, mean, std = [vc.image_size, vc.image_size], CLIP_MEAN, CLIP_STD
+    size, mean, std = [vc.image_size, vc.image_size], list(CLIP_MEAN), list(CLIP_STD)
     pre = folder / "preprocessor_config.json"
     if pre.is_file():
         p = json.loads(pre.read_text(encoding="utf-8"))

@@ -32,6 +32,7 @@ from model_tools.demo.evaluate import (
     normalize_answer,
     score_answers,
 )
+from model_tools.runtime.images import CLIP_MEAN, CLIP_STD
 from model_tools.synthetic.shapes import (
     DEMO_PIECES,
     DEMO_WORDS,
@@ -42,8 +43,6 @@ from model_tools.synthetic.shapes import (
     sample_question,
 )
 from model_tools.synthetic.tiny_blip import (
-    BLIP_MEAN,
-    BLIP_STD,
     build_vocab,
     save_image_processor,
     save_tokenizer,
@@ -91,7 +90,7 @@ def preprocess(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), resample=Image.Resampling.BICUBIC)
     arr = np.asarray(rgb, dtype=np.float32) * np.float32(1 / 255)
-    arr = (arr - np.asarray(BLIP_MEAN, dtype=np.float32)) / np.asarray(BLIP_STD, dtype=np.float32)
+    arr = (arr - np.asarray(CLIP_MEAN, dtype=np.float32)) / np.asarray(CLIP_STD, dtype=np.float32)
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from model_tools import __version__
 from model_tools.jobs.progress import OnProgress, atomic_folder, check_cancel, report
 from model_tools.quantize.calibration import CalibrationSet, ModelInputs, Sample, load_samples
-from model_tools.runtime.blip.pipeline import _Part
+from model_tools.runtime.blip.pipeline import Part
 from model_tools.runtime.errors import Cancelled, GlimpseError
 from model_tools.runtime.model_folder import (
     CROSS_KV,
@@ -468,7 +468,7 @@ class _Validator:
 
     def use(self, part: str, compiled: Any) -> None:
         """From now on `part` is this compiled model (the INT8 vision model while tuning the text encoder)."""
-        self.pipe.parts[part] = _Part(compiled)
+        self.pipe.parts[part] = Part(compiled)
 
     def score(self, part: str, compiled: Any, indices: list[int]) -> list[float]:
         saved = self.pipe.parts[part]

@@ -16,6 +16,11 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from model_tools.runtime.errors import ImageError
 
 # Pictures larger than this are refused before decoding (a 16k x 16k photo is 256 Mpx).
+# The normalisation CLIP-style vision towers (BLIP's among them) were trained with; converters write it into the
+# model folder's preprocessor config, which is what `preprocess` then reads.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
 MAX_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # Files larger than this are refused before decoding: 200 Mpx of 16-bit RGBA is 1.6 GB even uncompressed.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from model_tools.runtime import paths
 from model_tools.runtime.errors import CorruptModelError, ModelNotFoundError
+from model_tools.runtime.files import atomic_write_json
 from model_tools.runtime.manifest import FORMAT_VERSION, MANIFEST, Manifest  # noqa: F401 (FORMAT_VERSION: for the writers)
 
 if TYPE_CHECKING:
@@ -49,9 +50,7 @@ def file_record(root: Path, rel: str) -> dict[str, Any]:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON next to `path`, then rename over it: readers see the old or the new file, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, data)
 
 
 @dataclass

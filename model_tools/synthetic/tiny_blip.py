@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from model_tools.runtime.images import CLIP_MEAN, CLIP_STD
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 DEC_TOKEN = "[DEC]"
 
@@ -22,8 +24,6 @@ TEST_WORDS = (
 TEST_PIECES = ["##s", "##ing", "##ed", "##er", "##ly", "?", ".", ",", "!"]
 
 # The OpenAI CLIP normalisation every BLIP checkpoint uses.
-BLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-BLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def build_vocab(words: list[str], pieces: list[str] = TEST_PIECES) -> list[str]:
@@ -148,8 +148,8 @@ def save_image_processor(folder: Path, image_size: int) -> None:
         "do_rescale": True,
         "rescale_factor": 1 / 255,
         "do_normalize": True,
-        "image_mean": list(BLIP_MEAN),
-        "image_std": list(BLIP_STD),
+        "image_mean": list(CLIP_MEAN),
+        "image_std": list(CLIP_STD),
         "do_convert_rgb": True,
     }
     (folder / "preprocessor_config.json").write_text(json.dumps(cfg, indent=2), encoding="utf-8")

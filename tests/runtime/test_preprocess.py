@@ -8,7 +8,7 @@ from PIL import Image
 from transformers import BlipImageProcessor
 
 from model_tools.runtime import preprocess
-from model_tools.synthetic.tiny_blip import BLIP_MEAN, BLIP_STD
+from model_tools.runtime.images import CLIP_MEAN, CLIP_STD
 
 
 def _pictures():
@@ -26,7 +26,7 @@ def _pictures():
 def test_matches_blip_image_processor(size, index):
     image = _pictures()[index]
     reference = BlipImageProcessor(size={"height": size, "width": size})(images=image, return_tensors="np")
-    ours = preprocess(image, (size, size), BLIP_MEAN, BLIP_STD)
+    ours = preprocess(image, (size, size), CLIP_MEAN, CLIP_STD)
     assert ours.shape == (1, 3, size, size)
     assert ours.dtype == np.float32
     np.testing.assert_allclose(ours, reference["pixel_values"], atol=1e-5, rtol=0)

@@ -75,7 +75,7 @@ class GenerationSettings:
     num_beams: int = 1
 
 
-class _Part:
+class Part:
     """One compiled model part with its own infer request."""
 
     def __init__(self, compiled: ov.CompiledModel) -> None:
@@ -92,7 +92,7 @@ class _Part:
 class _DecoderSession:
     """The text decoder with its self-attention cache; cross-attention K/V are fixed per image."""
 
-    def __init__(self, part: _Part, cross_kv: list[np.ndarray], layers: int, heads: int, head_dim: int) -> None:
+    def __init__(self, part: Part, cross_kv: list[np.ndarray], layers: int, heads: int, head_dim: int) -> None:
         self.part = part
         self.layers = layers
         self._past = [np.zeros((1, heads, 0, head_dim), dtype=np.float32) for _ in range(2 * layers)]
@@ -124,7 +124,7 @@ class BlipPipeline:
         model: ConvertedModel,
         precision: str,
         device: str,
-        parts: dict[str, _Part],
+        parts: dict[str, Part],
         load_s: float,
         hints: dict[str, str],
     ) -> None:
@@ -306,7 +306,7 @@ def load(
     names = components(model.task)
     setups, configs = policy.plan(precision, device, names, has_fp16=model.has("fp16"), exact=exact, hints=hints)
     notes: list[str] = []
-    parts: dict[str, _Part] = {}
+    parts: dict[str, Part] = {}
     for name in names:
         setup = setups[name]
         if setup.source != precision:
@@ -325,7 +325,7 @@ def load(
                     f"OpenVINO could not load {model.name} on {device}.", "Choose another device (CPU always works)."
                 ) from exc
             raise GlimpseError(f"OpenVINO could not compile {name} of {model.name}: {text.splitlines()[0]}") from exc
-        parts[name] = _Part(compiled)
+        parts[name] = Part(compiled)
     chosen = {n: s.hint for n, s in setups.items() if s.hint}
     pipe = BlipPipeline(model, precision, device, parts, time.perf_counter() - t0, chosen)
     pipe.sources = {n: s.source for n, s in setups.items()}
