@@ -14,7 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from model_tools.runtime.errors import Cancelled, GlimpseError
+from model_tools.jobs.requests import CompareRequest, ConvertRequest, QuantizeRequest
+from model_tools.runtime.errors import Cancelled, GlimpseError, explain
 
 log = logging.getLogger("glimpse.cli")
 
@@ -61,29 +62,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, help="where to build the synthetic models (default: a temp folder)")
     p.add_argument("--no-int8", action="store_true", help="skip the INT8 variant")
 
-    # Option values are checked by quantize/compare themselves, so a bad one is a one-line error.
+    # Defaults are the requests' own; values are checked when the request is made, so a bad one is a
+    # one-line error, worded as the app words it.
+    q = QuantizeRequest
     p = sub.add_parser("quantize", help="converted model folder -> int8/ beside fp16/ (NNCF)")
     p.add_argument("--model", required=True, type=Path, help="converted model folder")
-    p.add_argument("--calibration", default="builtin", help="vqav2, builtin (default) or a folder of pictures")
+    p.add_argument("--calibration", default=q.calibration, help="vqav2, builtin (default) or a folder of pictures")
     p.add_argument("--questions", type=Path, help="text file of questions, one a line (with a folder or builtin)")
-    p.add_argument("--subset-size", type=int, default=128, help="calibration samples (default 128)")
-    p.add_argument("--decoder", default="int8", help="text decoder weights: int8 (default) or int4")
-    p.add_argument("--group-size", type=int, default=64, help="INT4 group size (default 64)")
-    p.add_argument("--ratio", type=float, default=0.8, help="share of INT4 decoder layers (default 0.8)")
-    p.add_argument("--preset", default="mixed", help="mixed (default) or performance")
+    p.add_argument("--subset-size", type=int, default=q.subset_size, help=f"calibration samples (default {q.subset_size})")
+    p.add_argument("--decoder", default=q.decoder, help="text decoder weights: int8 (default) or int4")
+    p.add_argument("--group-size", type=int, default=q.group_size, help=f"INT4 group size (default {q.group_size})")
+    p.add_argument("--ratio", type=float, default=q.ratio, help=f"share of INT4 decoder layers (default {q.ratio})")
+    p.add_argument("--preset", default=q.preset, help="mixed (default) or performance")
     p.add_argument("--accuracy-control", action="store_true",
                    help="keep layers in float until answers agree with FP16 within --max-drop")
-    p.add_argument("--max-drop", type=float, default=0.01, help="allowed drop in agreement (default 0.01)")
+    p.add_argument("--max-drop", type=float, default=q.max_drop, help=f"allowed drop in agreement (default {q.max_drop})")
 
+    c = CompareRequest
     p = sub.add_parser("compare", help="FP16 against INT8: sizes, latencies, answer agreement")
     p.add_argument("--model", required=True, type=Path, help="converted model folder")
-    p.add_argument("--device", default="CPU")
-    p.add_argument("--runs", type=int, default=5, help="timed answers per precision (default 5)")
+    p.add_argument("--device", default=c.device)
+    p.add_argument("--runs", type=int, default=c.runs, help=f"timed answers per precision (default {c.runs})")
     p.add_argument("--images", type=Path, help="folder of pictures (default: the built-in samples)")
     p.add_argument("--questions", type=Path, help="text file of questions, one a line")
-    p.add_argument("--baseline", default="fp16")
-    p.add_argument("--candidate", default="int8")
-    p.add_argument("--max-new-tokens", type=int, default=20)
+    p.add_argument("--baseline", default=c.baseline)
+    p.add_argument("--candidate", default=c.candidate)
+    p.add_argument("--max-new-tokens", type=int, default=c.max_new_tokens)
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--csv", type=Path, help="write the report as a flat CSV table here")
     p.add_argument("--png", type=Path, help="draw a chart here")
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 128 + stop.signum
             if not isinstance(exc, (GlimpseError, OSError, ValueError)):
                 raise
-            print(f"error: {exc}", file=sys.stderr)
+            # In the app's words (what happened, what to do); a bad value is said in its own.
+            print(f"error: {exc if isinstance(exc, ValueError) else explain(exc)}", file=sys.stderr)
             return 2
 
 
@@ -146,7 +151,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     def show(p: Any) -> None:
         print(f"[{p.done}/{p.total}] {p.message}", file=sys.stderr, flush=True)
 
-    convert(args.model, args.out, revision=args.revision, overwrite=args.overwrite, on_progress=show)
+    convert(ConvertRequest(args.model, args.out, revision=args.revision, overwrite=args.overwrite), on_progress=show)
     print(args.out)
     return 0
 
@@ -162,7 +167,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     model = ConvertedModel.open(folder)
     if not question and model.task == "vqa":
         folder = library.caption_partner(model) or folder
-    if model.manifest.get("demo") and not args.json:
+    if model.spec.demo and not args.json:
         print(f"note: {library.DEMO_NOTE}", file=sys.stderr)
     pipe = load(folder, args.precision, args.device, exact=args.exact)
     for note in pipe.notes:
@@ -272,7 +277,7 @@ def _progress_printer() -> Any:
 def _cmd_quantize(args: argparse.Namespace) -> int:
     from model_tools.quantize.blip import quantize
 
-    out = quantize(
+    request = QuantizeRequest(
         args.model,
         calibration=args.calibration,
         subset_size=args.subset_size,
@@ -283,9 +288,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         group_size=args.group_size,
         ratio=args.ratio,
         questions=args.questions,
-        on_progress=_progress_printer(),
     )
-    print(out)
+    print(quantize(request, on_progress=_progress_printer()).int8)
     return 0
 
 
@@ -293,17 +297,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from model_tools.library.compare_report import write_csv, write_json
     from model_tools.measure.compare import compare, save_chart, summary
 
-    result = compare(
+    request = CompareRequest(
         args.model,
         args.device,
         args.runs,
         args.images,
-        _progress_printer(),
         baseline=args.baseline,
         candidate=args.candidate,
         max_new_tokens=args.max_new_tokens,
         questions=args.questions,
     )
+    result = compare(request, on_progress=_progress_printer())
     if args.json:
         write_json(result.to_dict(), args.json)
     if args.csv:

@@ -47,9 +47,29 @@ def tiny_hf(tmp_path_factory) -> dict[str, Path]:
 def tiny_models(tiny_hf, tmp_path_factory) -> dict[str, Path]:
     """The tiny models converted by our converter."""
     from model_tools.convert.blip import convert
+    from model_tools.jobs.requests import ConvertRequest
 
     root = tmp_path_factory.mktemp("tiny-converted")
-    return {task: convert(src, root / task) for task, src in tiny_hf.items()}
+    return {task: convert(ConvertRequest(str(src), root / task)).path for task, src in tiny_hf.items()}
+
+
+@pytest.fixture
+def local_hub(tmp_path, monkeypatch):
+    """A Hugging Face hub served from an empty local folder (`local_hub.publish(repo_id, files)` adds a
+    repository), in place of huggingface_hub's download functions in this process, with a private cache."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from tests.fake_hub import FakeHub
+
+    hub = FakeHub(tmp_path / "hub", tmp_path / "hf-cache")
+    hub.root.mkdir()
+    hub.cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub.cache))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub.cache))  # this process already read it
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", hub.snapshot_download)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub.hf_hub_download)
+    return hub
 
 
 @pytest.fixture(scope="session")

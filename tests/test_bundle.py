@@ -62,7 +62,7 @@ def run_job(exe: Path, kind: str, args: dict[str, Any], tmp_path: Path) -> dict[
         text=True, env=env_for(tmp_path),
     )
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps({"kind": kind, "args": args}) + "\n")
+    proc.stdin.write(json.dumps({"kind": kind, "request": args}) + "\n")
     proc.stdin.flush()  # stdin stays open: the job reads its closing as "the app is gone, cancel"
     last: dict[str, Any] = {}
     for line in proc.stdout:
@@ -106,8 +106,9 @@ def test_full_bundle_converts(tmp_path):
     frozen = load(tmp_path / "tiny-ir").ask(RED_CIRCLE, "what color is it?", max_new_tokens=5)
 
     from model_tools.convert.blip import convert
+    from model_tools.jobs.requests import ConvertRequest
 
-    convert(hf, tmp_path / "tiny-ir-source")
+    convert(ConvertRequest(str(hf), tmp_path / "tiny-ir-source"))
     source = load(tmp_path / "tiny-ir-source").ask(RED_CIRCLE, "what color is it?", max_new_tokens=5)
     assert frozen.token_ids == source.token_ids  # the bundle converts exactly as the source does
 

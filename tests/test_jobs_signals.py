@@ -8,6 +8,7 @@ import subprocess
 import time
 
 from model_tools.jobs import wire as job_wire
+from model_tools.jobs.requests import ConvertRequest
 
 TIMEOUT_S = 180
 
@@ -17,7 +18,8 @@ def test_sigterm_cancels_the_job_and_tidies(tiny_hf, tmp_path):
     proc = subprocess.Popen(
         job_wire.job_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    proc.stdin.write(job_wire.encode({"kind": "convert", "args": {"source": str(tiny_hf["vqa"]), "out": str(out)}}))
+    request = ConvertRequest(str(tiny_hf["vqa"]), out)
+    proc.stdin.write(job_wire.encode(job_wire.request_message(request)))
     proc.stdin.flush()
     deadline = time.monotonic() + TIMEOUT_S
     while not list(tmp_path.glob(".model.tmp-*")):

@@ -91,7 +91,7 @@ def _run_job(tmp_path: Path, kind: str, args: dict[str, object]) -> dict[str, ob
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps({"kind": kind, "args": args}) + "\n")
+    proc.stdin.write(json.dumps({"kind": kind, "request": args}) + "\n")
     proc.stdin.flush()
     events = [json.loads(line) for line in proc.stdout if line.startswith("{")]
     proc.stdin.close()

@@ -18,16 +18,16 @@ from PySide6.QtCore import QObject, QThread, QThreadPool, Signal, Slot
 
 from desktop_app.session.aio import spawn
 from desktop_app.session.conversation import FAILED, PENDING, STOPPED, STREAMING, WAITING, Turn
-from desktop_app.session.model_session import ModelManager
+from desktop_app.session.model_loader import ModelLoader
 from desktop_app.session.workers import (
-    DeviceListWorker,
+    FunctionWorker,
     GenerationWorker,
     ImageRead,
     ImageReadWorker,
     run_worker,
 )
-from desktop_app.widgets.error_dialog import describe
-from model_tools.runtime import Device
+from model_tools.runtime import Device, list_devices
+from model_tools.runtime.errors import explain
 
 if TYPE_CHECKING:
     from model_tools.runtime import Answer
@@ -70,7 +70,7 @@ class ChatController(QObject):
         self.pool = QThreadPool(self)
         # Room for a generation, a load, a captioning-partner load and reading pictures at once.
         self.pool.setMaxThreadCount(max(4, QThread.idealThreadCount()))
-        self.models = ModelManager(self.pool, self)
+        self.models = ModelLoader(self.pool, self)
         self.devices: list[Device] = []
         self.max_new_tokens = 30
         self.num_beams = 1
@@ -142,7 +142,7 @@ class ChatController(QObject):
             if self.closing:
                 return
             turn.status = FAILED
-            turn.error = describe(exc)[0]
+            turn.error = explain(exc).message
             self.answer_failed.emit(turn, exc)
             return
         if self.closing:
@@ -185,7 +185,7 @@ class ChatController(QObject):
 
     async def _find_devices(self) -> None:
         try:
-            devices = await run_worker(self.pool, DeviceListWorker())
+            devices = await run_worker(self.pool, FunctionWorker(list_devices, name="devices"))
         except Exception as exc:  # noqa: BLE001 - CPU and AUTO still work
             log.warning("Could not list devices: %s", exc)
             devices = [Device("CPU", "CPU"), Device("AUTO", "Automatic: OpenVINO picks the best device")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import re
 import shutil
 from dataclasses import asdict, dataclass, field, fields
@@ -18,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from model_tools.runtime.files import atomic_write, atomic_write_json
 
 FORMAT = "glimpse-conversation"
 VERSION = 1
@@ -103,13 +104,13 @@ class Conversation:
         }
 
     def save_json(self, path: Path) -> None:
-        _write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        atomic_write_json(path, self.to_dict())
 
     def save_markdown(self, path: Path) -> None:
         """Write Markdown at `path`, with copies of the pictures in `<name>_files/` beside it."""
         path = Path(path)
         links = _copy_pictures([t.image for t in self.turns if t.image], path.with_name(f"{path.stem}_files"))
-        _write_atomic(path, self.to_markdown(links))
+        atomic_write(path, self.to_markdown(links))
 
     @classmethod
     def load_json(cls, path: Path) -> Conversation:
@@ -233,9 +234,3 @@ def metrics_text(turn: Turn) -> str:
         parts.append(turn.model)
     return " · ".join(parts)
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

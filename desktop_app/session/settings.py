@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from model_tools.runtime import paths
+from model_tools.runtime.files import atomic_write_json
 from model_tools.runtime.model_folder import PRECISIONS
 
 log = logging.getLogger("glimpse.app.settings")
@@ -99,12 +100,10 @@ def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
-    """Write atomically (a temporary file renamed over the old one). Raises OSError if the folder is read-only."""
+    """Write atomically (readers see the old file or the new one). Raises OSError if the folder is read-only."""
     path = path or settings_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(settings.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, settings.to_dict())
 
 
 def _put_aside(path: Path) -> Path | None:

@@ -20,13 +20,15 @@ import asyncio
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal, Slot
 
-from model_tools.runtime import list_devices
+from model_tools.runtime.errors import attach_traceback
+from model_tools.runtime.files import atomic_write
 
 if TYPE_CHECKING:
     from model_tools.runtime import BlipPipeline
@@ -195,6 +197,7 @@ class ImageReadWorker(Worker):
 
     def _read(self, source: Path | bytes) -> ImageRead:
         import hashlib
+        import io
 
         from PIL import Image
 
@@ -206,9 +209,9 @@ class ImageReadWorker(Worker):
             self.save_dir.mkdir(parents=True, exist_ok=True)
             path = self.save_dir / f"pasted-{hashlib.sha1(source).hexdigest()[:12]}.png"
             if not path.exists():
-                tmp = path.with_suffix(".tmp")
-                rgb.save(tmp, format="PNG")
-                tmp.replace(path)
+                png = io.BytesIO()
+                rgb.save(png, format="PNG")
+                atomic_write(path, png.getvalue())
         else:
             path = source.resolve()
         display = rgb
@@ -238,13 +241,37 @@ def pil_to_qimage(image: Any) -> Any:
     return qimage
 
 
-class DeviceListWorker(Worker):
-    """Ask OpenVINO which devices exist (plugins may take a moment to probe). Result: list[Device]."""
+class FunctionWorker(Worker):
+    """Any callable as a worker: `fn(*args, **kwargs)` runs on the pool; its return value is the result.
 
-    name = "devices"
+        devices = await run_worker(pool, FunctionWorker(list_devices, name="devices"))
+
+    For quick work with no progress of its own (listing devices, deleting a model). `signals` may be a
+    WorkerSignals subclass with more signals, for a host that connects to them.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        name: str = "call",
+        signals: WorkerSignals | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.fn, self.args, self.kwargs, self.name = fn, args, kwargs, name
+        if signals is not None:
+            self.signals = signals
+
+    def stop(self) -> None:
+        """Ask it to stop: a plain function cannot be interrupted, so it runs to its end (runs in: any thread)."""
+        self.cancel.set()
+
+    kill = stop  # nothing more to end: the function runs on a thread, not in a process
 
     def work(self) -> Any:
-        return list_devices()
+        """runs in: worker thread."""
+        return self.fn(*self.args, **self.kwargs)
 
 
 class _Waiter(QObject):
@@ -262,7 +289,7 @@ class _Waiter(QObject):
     @Slot(object, str)
     def _on_errored(self, exc: BaseException, tb: str) -> None:
         if not self.future.done():
-            exc.glimpse_traceback = tb  # type: ignore[attr-defined]
+            attach_traceback(exc, tb)
             self.future.set_exception(exc)
 
 

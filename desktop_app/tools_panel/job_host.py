@@ -1,7 +1,7 @@
 """Model Tools jobs: one at a time, each in a child process watched by a worker thread.
 
     runner = JobRunner(parent)
-    reason = runner.start(Job("convert", {"source": ..., "out": ...}, "Converting …", page="convert"))
+    reason = runner.start(Job(ConvertRequest(source, out), "Converting …", page="convert"))
     # reason is None when the job started; else why not (another job is running)
     runner.cancel()                 # the job stops at its next check; its half-made folder is removed
     runner.shutdown(1000)           # on quit: cancel, wait at most a second, then stop the process
@@ -28,10 +28,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
-from desktop_app.session.workers import Worker, WorkerSignals
+from desktop_app.session.workers import FunctionWorker, Worker, WorkerSignals
 from model_tools.jobs import wire as job_wire
-from model_tools.jobs.progress import Progress, remove_temporaries
+from model_tools.jobs.folders import remove_temporaries
+from model_tools.jobs.progress import Progress
+from model_tools.jobs.requests import Record, kind_of
 from model_tools.runtime import Cancelled
+from model_tools.runtime.errors import attach_traceback, traceback_of
 
 log = logging.getLogger("glimpse.app.tools")
 
@@ -42,17 +45,22 @@ EXIT_WAIT_S = 5.0  # after its last event, the job process exits at once; then i
 
 @dataclass
 class Job:
-    """What to run (`kind` and `args` for model_tools.jobs.child, or `call` for quick work done here), what
-    the user reads (`title`), which page started it, and which folders to tidy if its process is killed."""
+    """What to run (`request`, a `model_tools.jobs.requests` request for model_tools.jobs.child, or `call` for
+    quick work done here), what the user reads (`title`), which page started it, and which folders to tidy if
+    its process is killed."""
 
-    kind: str
-    args: dict[str, Any]
+    request: Record | None
     title: str
     page: str = ""
     changes_models: bool = True  # a finished job changes what is installed: refresh the model lists
     targets: list[Path] = field(default_factory=list)
     call: Callable[[], Any] | None = None
     id: int = field(default_factory=itertools.count(1).__next__)
+
+    @property
+    def kind(self) -> str:
+        """The job's name in `model_tools.jobs.requests.JOBS` ("call" for quick work done here)."""
+        return kind_of(self.request) if self.request is not None else "call"
 
 
 class JobSignals(WorkerSignals):
@@ -108,7 +116,8 @@ class ProcessJobWorker(Worker):
 
     def work(self) -> Any:
         """runs in: worker thread. Starts the child, relays its events until it ends."""
-        request = job_wire.encode({"kind": self.job.kind, "args": self.job.args})
+        assert self.job.request is not None
+        request = job_wire.encode(job_wire.request_message(self.job.request))
         with self._lock:
             if self.killed:
                 raise Cancelled()
@@ -179,7 +188,7 @@ class ProcessJobWorker(Worker):
         if error is not None:
             raise job_wire.error_from_record(error)
         if finished:
-            return result
+            return job_wire.result_from(self.job.kind, result or {})
         if self.killed:
             raise Cancelled("Stopped.")
         tail = "\n".join(self.stderr_tail)
@@ -188,8 +197,7 @@ class ProcessJobWorker(Worker):
             "It may have run out of memory: close other programs and try again.",
             "crash",
         )
-        exc.remote_traceback = tail  # type: ignore[attr-defined]
-        raise exc
+        raise attach_traceback(exc, tail)
 
     @staticmethod
     def _watch(proc: subprocess.Popen[str], reading: threading.Event) -> None:
@@ -220,27 +228,6 @@ def _end_group(proc: subprocess.Popen[str]) -> None:
         pass
 
 
-class CallWorker(Worker):
-    """A quick job run here, on a pool thread (deleting a model): `job.call()` is the result."""
-
-    name = "tools-call"
-
-    def __init__(self, job: Job) -> None:
-        super().__init__()
-        self.signals = JobSignals()
-        self.job = job
-
-    def stop(self) -> None:
-        self.cancel.set()
-
-    def kill(self) -> None:
-        self.cancel.set()
-
-    def work(self) -> Any:
-        assert self.job.call is not None
-        return self.job.call()
-
-
 class JobRunner(QObject):
     """Runs Model Tools jobs one at a time. Signals: `job_started(Job)`, `job_progressed(Job, Progress)`,
     `job_logged(Job, level, message)`, `job_finished(Job, result)`, `job_failed(Job, exception, details)`,
@@ -267,7 +254,7 @@ class JobRunner(QObject):
         self.current: Job | None = None
         self.last_progress: Progress | None = None
         self.started_at = 0.0
-        self._worker: ProcessJobWorker | CallWorker | None = None
+        self._worker: ProcessJobWorker | FunctionWorker | None = None
         self._cancelling = False
         self._slow_timer = QTimer(self)
         self._slow_timer.setSingleShot(True)
@@ -293,9 +280,9 @@ class JobRunner(QObject):
         if reason is not None:
             log.info("Refused %s: %s", job.title, reason)
             return reason
-        worker: ProcessJobWorker | CallWorker
+        worker: ProcessJobWorker | FunctionWorker
         if job.call is not None:
-            worker = CallWorker(job)
+            worker = FunctionWorker(job.call, name="tools-call", signals=JobSignals())  # quick work, done here
         else:
             env = dict(os.environ if self.env is None else self.env)
             env.setdefault("PYTHONUNBUFFERED", "1")
@@ -333,16 +320,16 @@ class JobRunner(QObject):
 
     def shutdown(self, timeout_ms: int = 1000) -> bool:
         """Cancel, wait up to `timeout_ms` for the job to stop, then end its process. True if nothing is left."""
-        worker = self._worker
-        if worker is None:
+        worker, job = self._worker, self.current
+        if worker is None or job is None:
             return True
         worker.stop()
         if self.pool.waitForDone(max(1, timeout_ms)):
             return True
-        log.info("Job %s still running %d ms after cancel: ending its process", worker.job.title, timeout_ms)
+        log.info("Job %s still running %d ms after cancel: ending its process", job.title, timeout_ms)
         worker.kill()
         done = self.pool.waitForDone(int(KILL_GRACE_S * 1000))
-        self._tidy(worker.job, killed=True)
+        self._tidy(job, killed=True)
         return done
 
     # -- the worker's signals (GUI thread) ---------------------------------------------------------------------
@@ -378,7 +365,7 @@ class JobRunner(QObject):
             log.info("Job %d cancelled: %s", job.id, job.title)
             self.job_cancelled.emit(job)
             return
-        details = getattr(exc, "remote_traceback", "") or tb
+        details = traceback_of(exc) or tb
         log.info("Job %d failed: %s: %s", job.id, job.title, exc)
         self.job_failed.emit(job, exc, details)
 

@@ -22,7 +22,7 @@ from desktop_app.tools_panel.pages.compare import ComparePage
 from desktop_app.tools_panel.pages.convert import ConvertPage
 from desktop_app.tools_panel.pages.models import ModelsPage
 from desktop_app.tools_panel.pages.quantize import QuantizePage
-from desktop_app.widgets.error_dialog import show_error
+from desktop_app.widgets.error_dialog import ErrorContext, error_context_of, set_error_context, show_error
 from desktop_app.widgets.theme import is_dark, mix
 
 log = logging.getLogger("glimpse.app.tools")
@@ -83,6 +83,9 @@ class ModelToolsWindow(QWidget):
         self.setWindowFlag(Qt.WindowType.Window)
         self.setObjectName("modelToolsWindow")
         self.setWindowTitle("Model Tools – Glimpse")
+        set_error_context(
+            self, ErrorContext(self.error_context, lambda: self.devices, error_context_of(parent).show_log)
+        )
         self.setWindowIcon(app_icon())
         self.runner = runner or JobRunner(self)
 
@@ -181,13 +184,11 @@ class ModelToolsWindow(QWidget):
 
     def error_context(self) -> dict[str, str]:
         """For the error presenter's details: the job that was running."""
-        parent = self.parentWidget()
-        context = (
-            dict(parent.error_context()) if parent is not None and hasattr(parent, "error_context") else {}
-        )
+        context = dict(error_context_of(self.parentWidget()).facts())  # the main window's: the model in use
         job = self.runner.current
         if job is not None:
-            context["Model Tools job"] = f"{job.kind}: {json.dumps(job.args, default=str)}"
+            options = job.request.to_dict() if job.request is not None else {}
+            context["Model Tools job"] = f"{job.kind}: {json.dumps(options, default=str)}"
         return context
 
     def models_in_use(self) -> set[Path]:

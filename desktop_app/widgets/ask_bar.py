@@ -69,6 +69,17 @@ class QuestionEdit(QPlainTextEdit):
         self.setFixedHeight(max(height, metrics.lineSpacing() * 2 + 14))
 
 
+DESCRIBE_TIP = "Write a caption for the picture (Ctrl+D, or send an empty question)"
+
+
+def _button(text: str, name: str, accessible_name: str, tip: str) -> QPushButton:
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.setAccessibleName(accessible_name)
+    button.setToolTip(tip)
+    return button
+
+
 class AskBar(QFrame):
     """Question box with Send, Describe and Stop. Emits `asked(str)`, `describe_requested`, `stop_requested`."""
 
@@ -82,21 +93,12 @@ class AskBar(QFrame):
         self.edit = QuestionEdit()
         self.edit.setPlaceholderText("Ask about the picture… (Enter sends, Shift+Enter adds a line)")
         self.edit.submitted.connect(self._on_submitted)
-        self.send_button = QPushButton("&Send")
-        self.send_button.setObjectName("sendButton")
-        self.send_button.setAccessibleName("Send question")
-        self.send_button.setToolTip("Send the question (Enter)")
+        self.send_button = _button("&Send", "sendButton", "Send question", "Send the question (Enter)")
         self.send_button.setDefault(False)
         self.send_button.clicked.connect(self._on_submitted)
-        self.describe_button = QPushButton("D&escribe")
-        self.describe_button.setObjectName("describeButton")
-        self.describe_button.setAccessibleName("Describe the picture")
-        self.describe_button.setToolTip("Write a caption for the picture (Ctrl+D, or send an empty question)")
+        self.describe_button = _button("D&escribe", "describeButton", "Describe the picture", DESCRIBE_TIP)
         self.describe_button.clicked.connect(self.describe_requested)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setObjectName("stopButton")
-        self.stop_button.setAccessibleName("Stop generating")
-        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.stop_button = _button("Stop", "stopButton", "Stop generating", "Stop the answer (Esc)")
         self.stop_button.clicked.connect(self.stop_requested)
         self.stop_button.setVisible(False)
         buttons = QVBoxLayout()
@@ -125,7 +127,7 @@ class AskBar(QFrame):
     def set_can_describe(self, can: bool, reason: str = "") -> None:
         self.describe_button.setEnabled(can)
         self.describe_button.setToolTip(
-            "Write a caption for the picture (Ctrl+D, or send an empty question)" if can else reason
+            DESCRIBE_TIP if can else reason
         )
         self.describe_button.setAccessibleDescription("" if can else reason)
 

@@ -7,6 +7,7 @@ Widgets only watch: they are given a `conversation.Turn` and told when it change
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIcon, QImage, QKeySequence, QPixmap
@@ -22,6 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.session.conversation import DONE, FAILED, STOPPED, WAITING, Turn, metrics_text
+
+if TYPE_CHECKING:
+    from desktop_app.session.chat_controller import ChatController
 
 THUMB = 64
 FLUSH_MS = 30  # text chunks are shown at most this often: many tokens a second stay cheap for the GUI
@@ -343,6 +347,28 @@ class ChatView(QScrollArea):
         self.column.insertWidget(self.column.count() - 1, view)
         self._stick = True
         return view
+
+    def watch(self, controller: ChatController) -> None:
+        """Follow the answers: a turn's bubbles refresh as its status changes, and grow as text streams in."""
+        controller.turn_updated.connect(self._on_turn_updated)
+        controller.text_received.connect(self._on_text_received)
+        controller.answer_finished.connect(self._on_turn_updated)  # the question too: it may have been cut
+        controller.answer_failed.connect(self._on_turn_updated)
+
+    def _on_turn_updated(self, turn: Turn, _answer_or_error: object = None) -> None:
+        view = self.view_for(turn)
+        if view is not None:
+            view.question.refresh()
+            view.answer.refresh()
+
+    def _on_text_received(self, turn: Turn, _chunk: str) -> None:
+        view = self.view_for(turn)
+        if view is not None:
+            view.answer.text_grew()
+
+    def view_for(self, turn: Turn) -> TurnView | None:
+        """The view showing `turn`, or None (the chat was cleared since)."""
+        return next((v for v in reversed(self.views) if v.turn is turn), None)
 
     def clear(self) -> None:
         for view in self.views:

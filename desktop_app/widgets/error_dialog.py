@@ -1,18 +1,22 @@
 """One presenter for every error, and a bar for notices that are not errors.
 
+    set_error_context(window, ErrorContext(facts=..., devices=..., show_log=...))  # once, by each window
     show_error(parent, exc)          # what happened + what to do, details (traceback, versions) to copy
     window.notify("Settings reset")  # NotificationBar: a line at the top of the window, dismissable
 
-The dialog is not modal: the window keeps working while it is open, and a second error updates it.
+The words come from `model_tools.runtime.errors.explain`, as they do for the job wire and the CLI. The dialog
+is not modal: the window keeps working while it is open, and a second error updates it.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QDialog,
@@ -31,49 +35,61 @@ from PySide6.QtWidgets import (
 
 from desktop_app.diagnostics.about import environment_report
 from desktop_app.diagnostics.logs import log_file
-from model_tools.runtime import GlimpseError
+from model_tools.runtime.errors import explain, is_user_mistake, traceback_of
 
 log = logging.getLogger("glimpse.app.errors")
 
+NO_FIX = "See the details below; the log has more."  # for an error that carries no fix of its own
 
-def describe(exc: BaseException) -> tuple[str, str]:
-    """A plain sentence saying what happened, and one saying what to do."""
-    if isinstance(exc, GlimpseError):
-        return exc.message, exc.fix or "See the details below; the log has more."
-    if isinstance(exc, MemoryError):
-        return "Glimpse ran out of memory.", "Close other programs, or choose an INT8 or smaller model."
-    if isinstance(exc, PermissionError):
-        return f"Glimpse is not allowed to use {exc.filename or 'a file'}.", "Check the file's permissions."
-    if isinstance(exc, FileNotFoundError):
-        return f"{exc.filename or 'A file'} does not exist.", "Check the path, or choose another file."
-    if isinstance(exc, OSError):
-        what = exc.strerror or str(exc)
-        return f"A file could not be read or written: {what}.", "Check the disk and the path, then try again."
-    if type(exc).__module__.startswith("openvino") or "openvino" in str(exc).lower():
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"OpenVINO reported an error: {first}", "Try another device or precision (CPU always works)."
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return (
-        f"Something went wrong: {type(exc).__name__}{': ' + text if text else ''}.",
-        "Try again; if it keeps happening, copy the details into a bug report.",
+
+@dataclass(frozen=True)
+class ErrorContext:
+    """What a window adds to the errors shown over it; asked for when one is shown, so it is current."""
+
+    facts: Callable[[], Mapping[str, str]] = dict  # model, precision, device in use; the running job
+    devices: Callable[[], Sequence[object]] = tuple  # what OpenVINO reported
+    show_log: Callable[[], None] | None = None  # the window's Help ▸ Show Log; None: open the log file
+
+
+class _ContextHolder(QObject):
+    """Keeps a window's `ErrorContext` as a child of the window (found again by `error_context_of`)."""
+
+    def __init__(self, window: QWidget, context: ErrorContext) -> None:
+        super().__init__(window)
+        self.setObjectName("errorContext")
+        self.context = context
+
+
+def set_error_context(window: QWidget, context: ErrorContext) -> None:
+    """What `show_error` reports about `window` for errors shown over it or its pages. runs in: GUI thread."""
+    holder = window.findChild(_ContextHolder, "errorContext", Qt.FindChildOption.FindDirectChildrenOnly)
+    if holder is None:
+        _ContextHolder(window, context)
+    else:
+        holder.context = context
+
+
+def error_context_of(widget: QWidget | None) -> ErrorContext:
+    """The context `set_error_context` gave `widget`'s window, or an empty one."""
+    window = widget.window() if widget is not None else None
+    holder = (
+        window.findChild(_ContextHolder, "errorContext", Qt.FindChildOption.FindDirectChildrenOnly)
+        if window is not None
+        else None
     )
+    return holder.context if holder is not None else ErrorContext()
 
 
-def is_user_mistake(exc: BaseException) -> bool:
-    """An ordinary problem the user can fix (a damaged picture, a missing file), not a bug in Glimpse."""
-    return isinstance(exc, (GlimpseError, FileNotFoundError, PermissionError))
-
-
-def details(exc: BaseException, tb: str | None, context: dict[str, str], devices: list[Any]) -> str:
+def details(exc: BaseException, tb: str | None, context: Mapping[str, str], devices: Sequence[Any]) -> str:
     """The traceback and versions; for an ordinary mistake, its message and fix first, the rest after."""
-    trace = tb or getattr(exc, "glimpse_traceback", None)
+    trace = tb or traceback_of(exc)
     if not trace:
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    technical = f"{trace.rstrip()}\n\n{environment_report(devices, context)}\nLog: {log_file()}"
+    technical = f"{trace.rstrip()}\n\n{environment_report(devices, dict(context))}\nLog: {log_file()}"
     if not is_user_mistake(exc):
         return technical
-    summary, fix = describe(exc)
-    return f"{summary}\n{fix}\n\nTechnical details (for a bug report):\n\n{technical}"
+    summary, fix = explain(exc)
+    return f"{summary}\n{fix or NO_FIX}\n\nTechnical details (for a bug report):\n\n{technical}"
 
 
 class ErrorDialog(QDialog):
@@ -87,6 +103,7 @@ class ErrorDialog(QDialog):
         self.setWindowModality(Qt.WindowModality.NonModal)
         self.exception: BaseException | None = None
         self.count = 0
+        self.show_log: Callable[[], None] | None = None  # the window's own Show Log, from its `ErrorContext`
 
         icon = QLabel()
         icon.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(40, 40))
@@ -131,7 +148,7 @@ class ErrorDialog(QDialog):
         self.copy_button.clicked.connect(self.copy_details)
         self.log_button = QPushButton("Show &log")
         self.log_button.setAccessibleName("Open the log file")
-        self.log_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_file()))))
+        self.log_button.clicked.connect(self._on_log_clicked)
         buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.log_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.close)
@@ -147,7 +164,8 @@ class ErrorDialog(QDialog):
     def set_error(self, exc: BaseException, detail_text: str) -> None:
         self.exception = exc
         self.count += 1
-        summary, fix = describe(exc)
+        summary, fix = explain(exc)
+        fix = fix or NO_FIX
         self.summary.setText(summary)
         self.fix.setText(fix)
         self.fix.setVisible(bool(fix))
@@ -160,6 +178,12 @@ class ErrorDialog(QDialog):
         if not text.startswith(self.summary.text()):
             text = f"{self.summary.text()}\n{self.fix.text()}\n\n{text}"
         QGuiApplication.clipboard().setText(text)
+
+    def _on_log_clicked(self) -> None:
+        if self.show_log is not None:
+            self.show_log()
+        else:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_file())))
 
     def _on_toggled(self, shown: bool) -> None:
         self.details.setVisible(shown)
@@ -174,28 +198,30 @@ class ErrorDialog(QDialog):
         self.adjustSize()
 
 
-def show_error(parent: QWidget | None, exc: BaseException, tb: str | None = None) -> ErrorDialog:
+def show_error(
+    parent: QWidget | None, exc: BaseException, tb: str | None = None, *, context: ErrorContext | None = None
+) -> ErrorDialog:
     """Log `exc` and show it: the one way errors reach the user. Returns the (non-modal) dialog.
 
-    `parent` may offer `error_context() -> dict[str, str]` (model, precision, device in use) and
-    `devices` (what OpenVINO reported) for the details.
+    `context` (default: the one `set_error_context` gave `parent`'s window) adds the model, devices and the
+    running job to the details. `tb`: the traceback to show, if not the one attached to `exc`.
+    runs in: GUI thread.
     """
-    summary, fix = describe(exc)
     log.error(
-        "%s %s", summary, fix, exc_info=(type(exc), exc, exc.__traceback__) if exc.__traceback__ else None
+        "%s", explain(exc), exc_info=(type(exc), exc, exc.__traceback__) if exc.__traceback__ else None
     )
-    context: dict[str, str] = {}
-    devices: list[Any] = []
-    if parent is not None:
-        try:
-            context = dict(parent.error_context()) if hasattr(parent, "error_context") else {}
-            devices = list(getattr(parent, "devices", []) or [])
-        except Exception:  # noqa: BLE001 - the context is a bonus
-            log.debug("no error context", exc_info=True)
+    context = context or error_context_of(parent)
+    facts: Mapping[str, str] = {}
+    devices: Sequence[object] = ()
+    try:
+        facts, devices = context.facts(), context.devices()
+    except Exception:  # noqa: BLE001 - the context is a bonus
+        log.debug("no error context", exc_info=True)
     dialog = parent.findChild(ErrorDialog, "errorDialog") if parent is not None else None
     if dialog is None:
         dialog = ErrorDialog(parent)
-    dialog.set_error(exc, details(exc, tb, context, devices))
+    dialog.show_log = context.show_log
+    dialog.set_error(exc, details(exc, tb, facts, devices))
     dialog.show()
     dialog.raise_()
     return dialog

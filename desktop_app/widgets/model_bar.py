@@ -43,7 +43,7 @@ EXACT_TIP = (
 
 def model_label(model: ConvertedModel) -> str:
     kind = "questions" if model.task == "vqa" else "captions"
-    demo = " · demo" if model.manifest.get("demo") else ""
+    demo = " · demo" if model.spec.demo else ""
     return f"{model.name} ({kind}{demo})"
 
 
@@ -52,6 +52,31 @@ def _separator() -> QFrame:
     line.setFrameShape(QFrame.Shape.VLine)
     line.setFrameShadow(QFrame.Shadow.Sunken)
     return line
+
+
+def _buddy(text: str, widget: QWidget) -> QLabel:
+    """A label whose mnemonic (&) moves the focus to `widget`."""
+    label = QLabel(text)
+    label.setBuddy(widget)
+    return label
+
+
+def _spin_box(name: str, maximum: int, accessible_name: str, tip: str) -> QSpinBox:
+    box = QSpinBox()
+    box.setObjectName(name)
+    box.setRange(1, maximum)
+    box.setKeyboardTracking(False)  # one change when the typing is done, not one per digit
+    box.setAccessibleName(accessible_name)
+    box.setToolTip(tip)
+    return box
+
+
+def _combo(name: str, accessible_name: str, tip: str, max_width: int, list_width: int) -> ElidedComboBox:
+    combo = ElidedComboBox(tip, max_width)
+    combo.setObjectName(name)
+    combo.setAccessibleName(accessible_name)
+    combo.view().setMinimumWidth(list_width)
+    return combo
 
 
 class ElidedComboBox(QComboBox):
@@ -101,13 +126,8 @@ class ModelBar(QWidget):
         self.setObjectName("modelBar")
         self._updating = False
 
-        self.model_combo = ElidedComboBox("The model that answers", 320)
-        self.model_combo.setObjectName("modelCombo")
-        self.model_combo.setAccessibleName("Model")
-        self.model_combo.view().setMinimumWidth(320)
+        self.model_combo = _combo("modelCombo", "Model", "The model that answers", 320, 320)
         self.model_combo.activated.connect(self._on_model_activated)
-        model_label_w = QLabel("&Model")
-        model_label_w.setBuddy(self.model_combo)
 
         # Radio buttons in one exclusive group: one tab stop (the checked one), arrow keys move and choose.
         self.precision_buttons: dict[str, QRadioButton] = {}
@@ -143,48 +163,37 @@ class ModelBar(QWidget):
         self.setup.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setup.hide()
 
-        self.device_combo = ElidedComboBox("Where OpenVINO runs the model", 240)
-        self.device_combo.setObjectName("deviceCombo")
-        self.device_combo.setAccessibleName("Device")
-        self.device_combo.view().setMinimumWidth(360)  # the list shows the full device names
+        # The list is wider than the box: it shows the full device names.
+        self.device_combo = _combo("deviceCombo", "Device", "Where OpenVINO runs the model", 240, 360)
         self.device_combo.activated.connect(self._on_device_activated)
-        device_label = QLabel("&Device")
-        device_label.setBuddy(self.device_combo)
 
-        self.max_tokens = QSpinBox()
-        self.max_tokens.setObjectName("maxTokens")
-        self.max_tokens.setRange(1, 512)
-        self.max_tokens.setKeyboardTracking(False)
-        self.max_tokens.setAccessibleName("Maximum new tokens")
-        self.max_tokens.setToolTip("The longest answer, in tokens (word pieces)")
-        tokens_label = QLabel("Max &tokens")
-        tokens_label.setBuddy(self.max_tokens)
-        self.beams = QSpinBox()
-        self.beams.setObjectName("beams")
-        self.beams.setRange(1, 8)
-        self.beams.setKeyboardTracking(False)
-        self.beams.setAccessibleName("Beam count")
-        self.beams.setToolTip("1 = greedy (fastest, streams word by word); more beams search wider")
-        beams_label = QLabel("&Beams")
-        beams_label.setBuddy(self.beams)
+        self.max_tokens = _spin_box(
+            "maxTokens", 512, "Maximum new tokens", "The longest answer, in tokens (word pieces)"
+        )
+        self.beams = _spin_box(
+            "beams", 8, "Beam count", "1 = greedy (fastest, streams word by word); more beams search wider"
+        )
         self.max_tokens.valueChanged.connect(self._on_generation_changed)
         self.beams.valueChanged.connect(self._on_generation_changed)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.setSpacing(8)
-        layout.addWidget(model_label_w)
-        layout.addWidget(self.model_combo)
-        layout.addWidget(precision_box)
-        layout.addWidget(self.setup)
-        layout.addWidget(_separator())
-        layout.addWidget(device_label)
-        layout.addWidget(self.device_combo)
-        layout.addWidget(_separator())
-        layout.addWidget(tokens_label)
-        layout.addWidget(self.max_tokens)
-        layout.addWidget(beams_label)
-        layout.addWidget(self.beams)
+        for widget in (
+            _buddy("&Model", self.model_combo),
+            self.model_combo,
+            precision_box,
+            self.setup,
+            _separator(),
+            _buddy("&Device", self.device_combo),
+            self.device_combo,
+            _separator(),
+            _buddy("Max &tokens", self.max_tokens),
+            self.max_tokens,
+            _buddy("&Beams", self.beams),
+            self.beams,
+        ):
+            layout.addWidget(widget)
         layout.addStretch(1)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
@@ -227,7 +236,7 @@ class ModelBar(QWidget):
             if model is not None:
                 self._select_model(model.path)
                 self.max_tokens.setMaximum(
-                    max(1, int(model.manifest.get("text", {}).get("max_positions", 513)) - 1)
+                    max(1, model.spec.text.max_positions - 1)
                 )
             for key, button in self.precision_buttons.items():
                 has = model is not None and model.has(key)
@@ -243,6 +252,12 @@ class ModelBar(QWidget):
                 self._name_precision(button, key)
         finally:
             self._updating = False
+
+    def show_spec(self, model: ConvertedModel | None, precision: str, device: str, exact: bool) -> None:
+        """Show what is loaded (or being loaded): the model with `precision` checked, its device, exact or not."""
+        self.show_model(model, precision)
+        self.show_device(device)
+        self.show_exact(exact)
 
     def show_exact(self, exact: bool) -> None:
         self._updating = True

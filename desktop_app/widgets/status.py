@@ -9,6 +9,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
 if TYPE_CHECKING:
+    from desktop_app.session.model_loader import ModelLoader, ModelSpec
     from model_tools.runtime import BlipPipeline
 
 
@@ -45,6 +46,24 @@ class GlimpseStatusBar(QStatusBar):
         self._timer.timeout.connect(self.update_memory)
         self._timer.start(MEMORY_EVERY_MS)
         self.update_memory()
+
+    def watch(self, loader: ModelLoader) -> None:
+        """Say what is being loaded, and how far it got, while `loader` is busy."""
+        self._loader = loader
+        loader.loading_started.connect(self._on_loading_started)
+        loader.progressed.connect(self._on_load_progressed)
+        loader.busy_changed.connect(self._on_busy_changed)
+
+    def _on_loading_started(self, spec: ModelSpec) -> None:
+        self.set_loading(f"Loading {spec.describe()}…")
+
+    def _on_load_progressed(self, text: str) -> None:
+        if self._loader.busy:
+            self.set_loading(text)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        wanted = self._loader.wanted
+        self.set_loading((f"Loading {wanted.describe()}…" if wanted else "Loading…") if busy else None)
 
     def set_loading(self, text: str | None) -> None:
         self.busy.setVisible(bool(text))

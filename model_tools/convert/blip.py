@@ -3,30 +3,31 @@
     <out>/manifest.json  tokenizer.json  fp16/{vision_model,text_encoder,text_decoder_cross_kv,text_decoder}.xml/.bin
 
 torch and transformers are imported inside the functions that use them. Weights load from safetensors only;
-remote code is never trusted.
+remote code is never trusted. What is not BLIP's own (finding and loading the source, the tokenizer, tracing a
+part) is in `common`.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import shutil
 import threading
-import warnings
 from pathlib import Path
 from typing import Any
 
-from model_tools import __version__
-from model_tools.jobs.progress import (
-    OnProgress,
-    atomic_folder,
-    check_cancel,
-    check_target,
-    is_disk_full,
-    report,
+from model_tools.convert.common import (
+    export_module,
+    fp16_size_mb,
+    image_settings,
+    load_torch_model,
+    read_config,
+    require_safetensors,
+    save_tokenizer,
+    source_folder,
+    tool_versions,
 )
+from model_tools.jobs.folders import atomic_folder, check_target, is_disk_full
+from model_tools.jobs.progress import OnProgress, check_cancel, report
+from model_tools.jobs.requests import ConvertRequest, ModelResult
 from model_tools.runtime.errors import ConversionError
-from model_tools.runtime.images import CLIP_MEAN, CLIP_STD
 from model_tools.runtime.model_folder import (
     CROSS_KV,
     DECODER,
@@ -45,13 +46,7 @@ ARCHITECTURES = {"BlipForQuestionAnswering": "vqa", "BlipForConditionalGeneratio
 
 def inspect_source(folder: Path) -> tuple[str, dict[str, Any]]:
     """Check that `folder` holds a BLIP model we can convert; return (architecture, config)."""
-    cfg_path = folder / "config.json"
-    if not cfg_path.is_file():
-        raise ConversionError(f"{folder} has no config.json, so it is not a Hugging Face model folder.")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConversionError(f"{folder}/config.json is not valid JSON ({exc}).") from None
+    config = read_config(folder)
     archs = config.get("architectures") or []
     arch = next((a for a in archs if a in ARCHITECTURES), None)
     if config.get("model_type") != "blip" or arch is None:
@@ -60,46 +55,28 @@ def inspect_source(folder: Path) -> tuple[str, dict[str, Any]]:
             f"{folder.name} is not a BLIP question-answering or captioning model (it is {found}).",
             "Glimpse converts BlipForQuestionAnswering and BlipForConditionalGeneration models.",
         )
-    if not list(folder.glob("*.safetensors")):
-        raise ConversionError(
-            f"{folder.name} has no .safetensors weights.",
-            "Glimpse loads weights only from safetensors (pickled .bin files can run code).",
-        )
+    require_safetensors(folder)
     return arch, config
 
 
 def convert(
-    source: str | Path,
-    out: str | Path,
+    request: ConvertRequest,
     *,
-    revision: str | None = None,
-    name: str | None = None,
-    overwrite: bool = False,
     on_progress: OnProgress | None = None,
     cancel: threading.Event | None = None,
     extra_manifest: dict[str, Any] | None = None,
-) -> Path:
-    """Convert a BLIP model (Hugging Face id or local folder) into a model folder at `out`; return `out`.
+) -> ModelResult:
+    """Convert a BLIP model (Hugging Face id or local folder) into a model folder at `request.out`.
 
-    The folder appears whole or not at all. runs in: a worker thread (minutes for the base models).
+    The folder appears whole or not at all. `extra_manifest` is merged into its manifest (the demo models
+    say what they are). runs in: a worker thread (minutes for the base models).
     """
-    out = Path(out).expanduser()
+    out = request.out.expanduser()
+    revision, overwrite = request.revision, request.overwrite
     check_target(out, replace=overwrite, model=True)  # before loading or downloading anything
-    source_id = str(source)
+    source_id = request.source
     src = Path(source_id).expanduser()
-    if src.is_dir():
-        folder = src
-    elif src.exists():
-        raise ConversionError(f"{src} is a file; give a model folder or a Hugging Face id.")
-    elif looks_like_path(source_id):
-        raise ConversionError(
-            f"There is no folder {src}.",
-            "Check the path, or give a Hugging Face id such as Salesforce/blip-vqa-base.",
-        )
-    else:
-        from model_tools.library.hub import download
-
-        folder = download(source_id, revision=revision, on_progress=on_progress, cancel=cancel)
+    folder = source_folder(source_id, revision=revision, on_progress=on_progress, cancel=cancel)
     arch, config = inspect_source(folder)
     task = ARCHITECTURES[arch]
     check_cancel(cancel)
@@ -107,11 +84,11 @@ def convert(
     total = len(stages) + 2
     label = folder.name if src.is_dir() else source_id  # a download sits in a folder named after its commit
     report(on_progress, "load", 0, total, message=f"Loading {label} with transformers")
-    model = _load_torch_model(folder, arch)
+    model = load_torch_model(folder, arch)
     try:
         with atomic_folder(out, replace=overwrite, model=True) as tmp:
             report(on_progress, "tokenizer", 1, total, message="Writing tokenizer.json")
-            _save_tokenizer(folder, tmp / TOKENIZER)
+            save_tokenizer(folder, tmp / TOKENIZER)
             (tmp / "fp16").mkdir()
             for i, part in enumerate(stages):
                 check_cancel(cancel)
@@ -119,7 +96,7 @@ def convert(
                 export_part(model, part, tmp / "fp16" / f"{part}.xml")
             check_cancel(cancel)
             report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
-            manifest = _manifest(model, folder, source_id, revision, task, arch, name or out.name, tmp)
+            manifest = _manifest(model, folder, source_id, revision, task, arch, request.name or out.name, tmp)
             manifest.update(extra_manifest or {})
             write_json_atomic(tmp / MANIFEST, manifest)
     except (OSError, RuntimeError) as exc:
@@ -127,93 +104,23 @@ def convert(
             raise
         raise ConversionError(
             f"Could not write the converted model: the disk is full (need about "
-            f"{_needed_mb(model, folder)} MB at {out.parent}).",
+            f"{fp16_size_mb(model, folder, TOKENIZER)} MB at {out.parent}).",
             "Free some space there, or convert into a folder on another disk.",
         ) from None
     report(on_progress, "done", total, total, message=f"Converted to {out}")
-    return out
-
-
-def looks_like_path(text: str) -> bool:
-    """A local path rather than a Hugging Face id (owner/name, which never starts with a dot or holds two
-    slashes)."""
-    return (
-        text.startswith(("/", ".", "~"))
-        or "\\" in text
-        or text.count("/") > 1
-        or Path(text).is_absolute()
-        or (len(text) > 1 and text[1] == ":")  # C:
-    )
-
-
-def _needed_mb(model: Any, folder: Path) -> int:
-    """About how much a conversion writes: FP16 weights (two bytes a parameter), the tokenizer, the XML."""
-    need = 2 * sum(p.numel() for p in model.parameters()) + 2**20
-    tokenizer = folder / TOKENIZER
-    if tokenizer.is_file():
-        need += tokenizer.stat().st_size
-    return max(1, math.ceil(need / 1e6))
-
-
-def _load_torch_model(folder: Path, arch: str) -> Any:
-    import torch
-    import transformers
-    from safetensors import SafetensorError  # a damaged or truncated weights file
-
-    cls = getattr(transformers, arch)
-    try:
-        model = cls.from_pretrained(folder, use_safetensors=True, dtype=torch.float32)
-    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
-        raise ConversionError(
-            f"transformers could not load {folder.name}: {str(exc).splitlines()[0]}",
-            "Its files may be damaged or incomplete: download or copy the model again.",
-        ) from exc
-    return model.eval()
-
-
-def _save_tokenizer(folder: Path, target: Path) -> None:
-    """Write a `tokenizers` JSON: copy the model's own if it loads, else build one with transformers."""
-    from tokenizers import Tokenizer
-
-    own = folder / TOKENIZER
-    if own.is_file():
-        try:
-            Tokenizer.from_file(str(own))
-            shutil.copyfile(own, target)
-            return
-        except Exception:  # noqa: BLE001 - fall back to transformers' conversion below
-            pass
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(folder)
-        tok.backend_tokenizer.save(str(target))
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ConversionError(f"{folder.name} has no usable tokenizer ({exc}).") from exc
+    return ModelResult.of(out)
 
 
 def _manifest(
     model: Any, folder: Path, source_id: str, revision: str | None, task: str, arch: str, name: str, root: Path
 ) -> dict[str, Any]:
-    import openvino
-    import torch
-    import transformers
-
     tc, vc = model.config.text_config, model.config.vision_config
-    size, mean, std = [vc.image_size, vc.image_size], list(CLIP_MEAN), list(CLIP_STD)
-    pre = folder / "preprocessor_config.json"
-    if pre.is_file():
-        p = json.loads(pre.read_text(encoding="utf-8"))
-        s = p.get("size", {})
-        if isinstance(s, dict) and "height" in s:
-            size = [s["height"], s["width"]]
-        elif isinstance(s, int):
-            size = [s, s]
-        mean, std = p.get("image_mean", mean), p.get("image_std", std)
+    size, mean, std = image_settings(folder, [vc.image_size, vc.image_size])
     files = {TOKENIZER: file_record(root, TOKENIZER)}
     fp16 = {f"fp16/{p}.{ext}": file_record(root, f"fp16/{p}.{ext}") for p in components(task) for ext in ("xml", "bin")}
     return {
         "format_version": FORMAT_VERSION,
+        "family": "blip",
         "name": name,
         "task": task,
         "architecture": arch,
@@ -223,7 +130,7 @@ def _manifest(
             "end": int(tc.sep_token_id),
             "pad": int(tc.pad_token_id),
         },
-        "image": {"size": size, "mean": list(mean), "std": list(std), "resample": "bicubic"},
+        "image": {"size": size, "mean": mean, "std": std, "resample": "bicubic"},
         "text": {
             "layers": tc.num_hidden_layers,
             "heads": tc.num_attention_heads,
@@ -234,12 +141,7 @@ def _manifest(
         },
         "files": files,
         "precisions": {"fp16": {"files": fp16, "made_by": "convert"}},
-        "tools": {
-            "glimpse": __version__,
-            "openvino": openvino.__version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },
+        "tools": tool_versions(),
     }
 
 
@@ -248,19 +150,7 @@ def _manifest(
 
 def export_part(model: Any, part: str, xml: Path) -> None:
     """Trace one part of `model` to OpenVINO and save it with FP16 weights."""
-    import openvino as ov
-    import torch
-
-    module, example, in_names, out_names = _part_spec(model, part)
-    with torch.no_grad(), warnings.catch_warnings():
-        # Tracing warns about Python branches on shapes; the cache wrapper fixes those branches on purpose.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        ov_model = ov.convert_model(module, example_input=example)
-    for port, n in zip(ov_model.inputs, in_names, strict=True):
-        port.get_tensor().set_names({n})
-    for port, n in zip(ov_model.outputs, out_names, strict=True):
-        port.get_tensor().set_names({n})
-    ov.save_model(ov_model, xml, compress_to_fp16=True)
+    export_module(*_part_spec(model, part), xml)
 
 
 def _part_spec(model: Any, part: str) -> tuple[Any, tuple[Any, ...], list[str], list[str]]:

@@ -29,6 +29,7 @@ def convert_and_quantize(
 ) -> dict[str, Path]:
     """Convert `hf_root/{vqa,caption}` into demo model folders under `out_root` and add INT8 to each."""
     from model_tools.convert.blip import convert
+    from model_tools.jobs.requests import ConvertRequest, QuantizeRequest
     from model_tools.quantize.blip import quantize
 
     made: dict[str, Path] = {}
@@ -48,11 +49,10 @@ def convert_and_quantize(
         if task == "vqa" and (out_root / CAPTION_NAME).is_dir():
             extra["caption_model"] = f"../{CAPTION_NAME}"
         log(f"converting {task} -> {out_root / name}")
-        folder = convert(
-            source, out_root / name, name=name, overwrite=overwrite, cancel=cancel, extra_manifest=extra
-        )
+        request = ConvertRequest(str(source), out_root / name, name=name, overwrite=overwrite)
+        folder = convert(request, cancel=cancel, extra_manifest=extra).path
         log(f"quantizing {name} on generated shapes ({subset_size} samples)")
-        quantize(folder, calibration="builtin", subset_size=subset_size, cancel=cancel)
+        quantize(QuantizeRequest(folder, calibration="builtin", subset_size=subset_size), cancel=cancel)
         made[task] = folder
     return made
 

@@ -1,4 +1,4 @@
-"""One Model Tools job (convert, import, quantize, compare) in a process of its own, for the desktop app.
+"""One Model Tools job (download, convert, import, quantize, compare) in a process of its own, for the app.
 
     python -m model_tools.jobs.child     # request on stdin, events on stdout (see model_tools.jobs.wire)
 
@@ -6,12 +6,14 @@ Why a process and not a thread of the app: torch tracing, OpenVINO's converter a
 hundreds of milliseconds at a time, which would freeze the window; a process also hands its memory (a
 model loaded in torch) back when the job ends, and keeps the app itself free of the training stack.
 
-The jobs call the very functions the CLI calls (`convert.convert`, `library.import_converted`,
-`quantize.quantize`, `compare.compare`); `run()` is the in-process entry, `main()` the process one.
+The jobs call the very functions the CLI calls, found in `requests.JOBS` (`convert.blip.convert`,
+`library.store.import_converted`, `quantize.blip.quantize`, `measure.compare.compare`...); `run()` is the
+in-process entry, `main()` the process one.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -19,138 +21,41 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
 
 from model_tools.jobs import progress as jobs
 from model_tools.jobs import wire as job_wire
 from model_tools.jobs.progress import NO_TOOLS_FIX, OnProgress, Progress, disable_telemetry
+from model_tools.jobs.requests import Record, job_kind, kind_of
 from model_tools.runtime.errors import Cancelled, GlimpseError
-from model_tools.runtime.model_folder import ConvertedModel
 
 log = logging.getLogger("glimpse.job")
 
 PROGRESS_EVERY_S = 0.05  # at most ~20 progress events a second reach the app (stage changes always do)
-
-Job = Callable[[dict[str, Any], OnProgress, threading.Event], dict[str, Any]]
-
-
-# -- the jobs ------------------------------------------------------------------------------------------------
+TOOLS_MODULES = {*jobs.TOOLS_MODULES, "datasets", "matplotlib"}
 
 
-def model_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Plain facts about a converted model folder, for the app's lists and result lines."""
-    from model_tools.library import store as library
-
-    model = ConvertedModel.open(path)
-    return {
-        "path": str(model.path),
-        "name": model.name,
-        "task": model.task,
-        "precisions": model.precisions,
-        "size_bytes": library.size_on_disk(model),
-    }
-
-
-def _convert(args: dict[str, Any], on_progress: OnProgress, cancel: threading.Event) -> dict[str, Any]:
-    from model_tools.convert.blip import convert
-
-    out = convert(
-        args["source"],
-        args["out"],
-        revision=args.get("revision") or None,
-        overwrite=bool(args.get("overwrite")),
-        on_progress=on_progress,
-        cancel=cancel,
-    )
-    return model_summary(out)
-
-
-def _import_converted(
-    args: dict[str, Any], on_progress: OnProgress, cancel: threading.Event
-) -> dict[str, Any]:
-    from model_tools.library.store import import_converted
-
-    on_progress(Progress("import", 0, 0, "steps", f"Checking and copying {Path(args['folder']).name}"))
-    model = import_converted(Path(args["folder"]), args.get("name") or None)
-    on_progress(Progress("done", 1, 1, "steps", f"Imported {model.name}"))
-    return model_summary(model.path)
-
-
-def _quantize(args: dict[str, Any], on_progress: OnProgress, cancel: threading.Event) -> dict[str, Any]:
-    from model_tools.measure.compare import component_sizes
-    from model_tools.quantize.blip import quantize
-
-    keys = (
-        "calibration",
-        "subset_size",
-        "decoder",
-        "preset",
-        "accuracy_control",
-        "max_drop",
-        "group_size",
-        "ratio",
-        "questions",
-        "validation_size",
-    )
-    options = {k: args[k] for k in keys if args.get(k) is not None}
-    folder = quantize(args["model"], on_progress=on_progress, cancel=cancel, **options)
-    model = ConvertedModel.open(args["model"])
-    entry = model.manifest["precisions"]["int8"]
-    return {
-        **model_summary(model.path),
-        "int8": str(folder),
-        "sizes_bytes": {p: component_sizes(model, p) for p in ("fp16", "int8")},
-        "calibration": entry.get("calibration"),
-        "parts": entry.get("parts"),
-        "accuracy_control": entry.get("accuracy_control"),
-        "duration_s": entry.get("duration_s"),
-    }
-
-
-def _compare(args: dict[str, Any], on_progress: OnProgress, cancel: threading.Event) -> dict[str, Any]:
-    from model_tools.measure.compare import DEFAULT_MAX_NEW_TOKENS, DEFAULT_RUNS, compare
-
-    report = compare(
-        args["model"],
-        args.get("device") or "CPU",
-        int(args.get("runs") or DEFAULT_RUNS),
-        args.get("images") or None,
-        on_progress,
-        cancel,
-        baseline=args.get("baseline") or "fp16",
-        candidate=args.get("candidate") or "int8",
-        max_new_tokens=int(args.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS),
-        questions=args.get("questions") or None,
-    )
-    return report.to_dict()
-
-
-JOBS: dict[str, Job] = {
-    "convert": _convert,
-    "import_converted": _import_converted,
-    "quantize": _quantize,
-    "compare": _compare,
-}
+def job_function(kind: str) -> Callable[..., Record]:
+    """The function that does job `kind` (imported here, in the job process: it may pull in torch)."""
+    module, name = job_kind(kind).function.split(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
 def run(
-    kind: str,
-    args: dict[str, Any],
+    request: Record,
     on_progress: OnProgress | None = None,
     cancel: threading.Event | None = None,
-) -> dict[str, Any]:
-    """Run one job here, in this process; returns its result as plain data. runs in: a worker thread."""
-    job = JOBS.get(kind)
-    if job is None:
-        raise GlimpseError(f"Unknown Model Tools job '{kind}'.", f"Use one of: {', '.join(JOBS)}.")
-    missing = jobs.missing_tools() if kind in NEEDS_TOOLS else []
+) -> Record:
+    """Run the job `request` asks for here, in this process; returns its result. runs in: a worker thread."""
+    kind = kind_of(request)
+    missing = jobs.missing_tools() if job_kind(kind).needs_tools else []
     if missing:
         raise GlimpseError(
             f"This Glimpse has no model conversion tools ({', '.join(missing)} missing).", NO_TOOLS_FIX
         )
     try:
-        return job(args, on_progress or (lambda _p: None), cancel or threading.Event())
+        function = job_function(kind)
+        return function(request, on_progress=on_progress, cancel=cancel or threading.Event())
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in TOOLS_MODULES:
             raise GlimpseError(
@@ -158,12 +63,6 @@ def run(
                 NO_TOOLS_FIX,
             ) from exc
         raise
-
-
-NEEDS_TOOLS = {"convert", "quantize"}
-
-
-TOOLS_MODULES = {*jobs.TOOLS_MODULES, "datasets", "matplotlib"}
 
 
 # -- the process ---------------------------------------------------------------------------------------------
@@ -264,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("glimpse").setLevel(logging.INFO)
     logging.getLogger().addHandler(_LogForwarder(events))
-    request = job_wire.decode(sys.stdin.readline()) or {}
+    line = sys.stdin.readline()
     cancel = threading.Event()
     threading.Thread(
         target=_watch_stdin, args=(sys.stdin, cancel), name="glimpse-job-stdin", daemon=True
@@ -272,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (and SIGINT) stop the job like a cancel: its half-made folder is removed on the way out.
     with jobs.stop_on_signals() as stop:
         try:
-            result = run(str(request.get("kind")), dict(request.get("args") or {}), events.progress, cancel)
+            result = run(job_wire.request_from(job_wire.decode(line)), events.progress, cancel)
         except BaseException as exc:  # noqa: BLE001 - every failure is reported to the app
             # Stopped by a signal: cancelled, whatever error a library made of the KeyboardInterrupt.
             error = Cancelled("Stopped.") if stop.signum is not None else exc
@@ -280,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             events.send({"event": "failed", "error": job_wire.error_record(error, traceback.format_exc())})
             return 130 if isinstance(error, (Cancelled, KeyboardInterrupt)) else 1
     events.close()
-    events.send({"event": "finished", "result": result})
+    events.send(job_wire.finished_event(result))
     return 0
 
 

@@ -2,14 +2,16 @@
 
 One JSON object per line.
 
-    app -> job (stdin)    {"kind": "convert", "args": {...}}      the request, first line
+    app -> job (stdin)    {"kind": "convert", "request": {...}}   the request (`request_message`), first line
                           cancel                                  stop at the next check (so does end of input)
     job -> app (stdout)   {"event": "progress", "stage", "done", "total", "unit", "message"}
                           {"event": "log", "level", "message"}
-                          {"event": "finished", "result": {...}}
+                          {"event": "finished", "result": {...}}  the result, rebuilt by `result_from`
                           {"event": "failed", "error": {...}}     see `error_record`
 
-Standard library and `runtime.errors` only: the app imports this module, never the job code itself.
+Requests and results are the dataclasses of `model_tools.jobs.requests`, sent as `asdict` and rebuilt on
+the other side. Standard library, `runtime` and `jobs.requests` only: the app imports this module, never the
+job code itself.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import sys
 from typing import Any
 
 from model_tools.jobs.progress import Progress
+from model_tools.jobs.requests import BadRequestError, Record, job_kind, kind_of
 from model_tools.runtime import errors as runtime_errors
-from model_tools.runtime.errors import Cancelled, GlimpseError
+from model_tools.runtime.errors import Cancelled, GlimpseError, attach_traceback, explain
 
 CANCEL = "cancel"
-KINDS = ("convert", "import_converted", "quantize", "compare")
 
 
 class JobFailedError(GlimpseError):
@@ -82,13 +84,38 @@ def progress_from(event: dict[str, Any]) -> Progress:
     )
 
 
+def request_message(request: Record) -> dict[str, Any]:
+    """The first line the app sends: which job, and its options as plain data."""
+    return {"kind": kind_of(request), "request": request.to_dict()}
+
+
+def request_from(message: dict[str, Any] | None) -> Record:
+    """The request a `request_message` carries; BadRequestError (a clear sentence) for anything else."""
+    if not isinstance(message, dict) or not isinstance(message.get("request"), dict):
+        raise BadRequestError("The job request is not one: it needs a kind and its options.")
+    return job_kind(str(message.get("kind"))).request.from_dict(message["request"])
+
+
+def finished_event(result: Record) -> dict[str, Any]:
+    return {"event": "finished", "result": result.to_dict()}
+
+
+def result_from(kind: str, data: dict[str, Any]) -> Record:
+    """The result of job `kind` a `finished` event carries."""
+    return job_kind(kind).result.from_dict(data)
+
+
 def error_record(exc: BaseException, traceback_text: str = "") -> dict[str, Any]:
-    """Everything the app needs to show `exc` as if it had happened in its own process."""
+    """Everything the app needs to show `exc` as if it had happened in its own process: what rebuilds it
+    (runtime's errors, Python's OS errors) and its explanation, put into words here, where its type is known.
+    """
+    explanation = explain(exc)
     record: dict[str, Any] = {
         "type": type(exc).__name__,
         "module": type(exc).__module__,
         "message": str(exc),
         "fix": "",
+        "explanation": {"message": explanation.message, "fix": explanation.fix},
         "glimpse": isinstance(exc, GlimpseError),
         "cancelled": isinstance(exc, (Cancelled, KeyboardInterrupt)),
         "traceback": traceback_text,
@@ -104,49 +131,36 @@ def error_record(exc: BaseException, traceback_text: str = "") -> dict[str, Any]
 
 def error_from_record(record: dict[str, Any]) -> BaseException:
     """The exception a `failed` event describes: runtime's own error classes and Python's OS errors come back
-    as themselves, other Glimpse errors as `JobFailedError` with the same message and fix. The job's traceback
-    is in `.remote_traceback`."""
+    as themselves, any other error as `JobFailedError` with the words `explain` found for it in the job. The
+    job's traceback is attached (`runtime.errors.traceback_of`)."""
     kind = str(record.get("type") or "Exception")
     message = str(record.get("message") or kind)
     fix = str(record.get("fix") or "")
+    explanation = record.get("explanation") or {}
     exc: BaseException
+    cls = getattr(runtime_errors, kind, None)
+    builtin = getattr(builtins, kind, None) if record.get("module") == "builtins" else None
     if record.get("cancelled"):
         exc = Cancelled()
-    elif record.get("glimpse"):
-        cls = getattr(runtime_errors, kind, None)
-        if (
-            record.get("module") == runtime_errors.__name__
-            and isinstance(cls, type)
-            and issubclass(cls, GlimpseError)
-            and cls is not Cancelled
-        ):
-            exc = cls(message, fix)
-        else:
-            exc = JobFailedError(message, fix, kind)
-    elif record.get("module") == "builtins" and kind == "MemoryError":
-        exc = MemoryError(message)
     elif (
-        record.get("module") == "builtins"
-        and isinstance(getattr(builtins, kind, None), type)
-        and issubclass(getattr(builtins, kind), OSError)
+        record.get("glimpse")
+        and record.get("module") == runtime_errors.__name__
+        and isinstance(cls, type)
+        and issubclass(cls, GlimpseError)
+        and cls is not Cancelled
     ):
-        cls = getattr(builtins, kind)
+        exc = cls(message, fix)
+    elif builtin is MemoryError:
+        exc = MemoryError(message)
+    elif isinstance(builtin, type) and issubclass(builtin, OSError):
         exc = (
-            cls(record.get("errno"), record.get("strerror"), record.get("filename"))
+            builtin(record.get("errno"), record.get("strerror"), record.get("filename"))
             if record.get("strerror")
-            else cls(message)
+            else builtin(message)
         )
     else:
-        first = message.strip().splitlines()[0] if message.strip() else ""
-        if str(record.get("module", "")).startswith("openvino") or "openvino" in message.lower():
-            exc = JobFailedError(
-                f"OpenVINO reported an error: {first or kind}", "Try another device (CPU always works).", kind
-            )
-        else:
-            exc = JobFailedError(
-                f"Something went wrong: {kind}{': ' + first if first else ''}.",
-                "Try again; if it keeps happening, copy the details into a bug report.",
-                kind,
-            )
-    exc.remote_traceback = str(record.get("traceback") or "")  # type: ignore[attr-defined]
+        exc = JobFailedError(
+            str(explanation.get("message") or message), str(explanation.get("fix") or fix), kind
+        )
+    attach_traceback(exc, str(record.get("traceback") or ""))
     return exc

@@ -28,6 +28,15 @@ STAGE_LABELS = {
 CSV_COLUMNS = ("section", "item", "question")
 
 
+def normalise_answer(text: str) -> str:
+    """An answer as Compare compares it: case and spacing do not count ("A  Dog" is "a dog")."""
+    return " ".join(text.lower().split())
+
+
+def same_answer(a: str, b: str) -> bool:
+    return normalise_answer(a) == normalise_answer(b)
+
+
 def series_label(data: dict[str, Any], precision: str) -> str:
     """The label of a precision of the report: "FP16", "INT8", or "INT8 (INT4 decoder)"."""
     return modes_label(precision, (data.get("weights") or {}).get(precision) or {})
@@ -125,7 +134,7 @@ def csv_rows(data: dict[str, Any]) -> list[list[Any]]:
     )
     pairs = data.get("answers") or data.get("differing") or []
     for pair in pairs:
-        equal = " ".join(pair["baseline"].lower().split()) == " ".join(pair["candidate"].lower().split())
+        equal = same_answer(pair["baseline"], pair["candidate"])
         rows.append(
             [
                 "answer",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from model_tools.jobs.progress import OnProgress, check_cancel, report
+from model_tools.jobs.requests import DownloadRequest, DownloadResult
 from model_tools.runtime.errors import ConversionError
 
 # Config, safetensors weights, tokenizer and preprocessing files. No *.bin / *.h5 / *.msgpack.
@@ -29,16 +30,16 @@ ALLOW_PATTERNS = [
 
 
 def download(
-    repo_id: str,
+    request: DownloadRequest,
     *,
-    revision: str | None = None,
     on_progress: OnProgress | None = None,
     cancel: threading.Event | None = None,
-) -> Path:
-    """Fetch `repo_id` into the Hugging Face cache and return its snapshot folder.
+) -> DownloadResult:
+    """Fetch `request.repo_id` into the Hugging Face cache; the result names its snapshot folder.
 
     runs in: a worker thread. Raises `ConversionError` with a user-facing reason (offline, unknown id...).
     """
+    repo_id, revision = request.repo_id, request.revision
     from huggingface_hub import hf_hub_download, snapshot_download
     from huggingface_hub.errors import (
         DryRunError,
@@ -91,7 +92,7 @@ def download(
             "Check your network and try again; the download resumes where it stopped.",
         ) from None
     report(on_progress, "download", total, total, "bytes", f"Downloaded {repo_id}")
-    return Path(folder)
+    return DownloadResult(Path(folder))
 
 
 class _ByteCounter:

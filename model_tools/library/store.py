@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+from model_tools.jobs.progress import OnProgress
+from model_tools.jobs.requests import ImportRequest, ModelResult
 from model_tools.runtime import paths
 from model_tools.runtime.errors import GlimpseError, ModelNotFoundError
-from model_tools.runtime.model_folder import MANIFEST, ConvertedModel
+from model_tools.runtime.model_folder import MANIFEST, ConvertedModel, components, write_json_atomic
 
 BUNDLED = paths.RESOURCES / "models"
 DEMO_VQA = BUNDLED / "demo-shapes-vqa"
@@ -46,7 +49,7 @@ def caption_partner(model: ConvertedModel) -> Path | None:
     """A captioning model to use for Describe with a VQA model (named in its manifest, e.g. the demo pair)."""
     if model.task == "caption":
         return model.path
-    rel = model.manifest.get("caption_model")
+    rel = model.spec.caption_model
     if rel and (model.path / rel / MANIFEST).is_file():
         return (model.path / rel).resolve()
     return None
@@ -58,18 +61,26 @@ def is_bundled(model: ConvertedModel) -> bool:
 
 def size_on_disk(model: ConvertedModel) -> int:
     """Bytes used by the model folder."""
-    return sum(p.stat().st_size for p in model.path.rglob("*") if p.is_file())
+    return model.size_on_disk()
 
 
 def same_files(a: ConvertedModel, b: ConvertedModel) -> bool:
     """True if the manifests of `a` and `b` list the very same files (paths and checksums): one model."""
 
     def checksums(model: ConvertedModel) -> dict[str, str]:
-        entries = [model.manifest.get("files") or {}]
-        entries += [p.get("files") or {} for p in (model.manifest.get("precisions") or {}).values()]
-        return {rel: str(rec.get("sha256")) for files in entries for rel, rec in files.items()}
+        entries = [model.spec.files, *(p.files for p in model.spec.precisions.values())]
+        return {rel: rec.sha256 for files in entries for rel, rec in files.items()}
 
     return checksums(a) == checksums(b)
+
+
+def component_sizes(model: ConvertedModel, precision: str) -> dict[str, int]:
+    """Bytes on disk per component (.xml + .bin) of one precision, and their total."""
+    sizes = {}
+    for part in components(model.task):
+        sizes[part] = sum((model.path / precision / f"{part}.{ext}").stat().st_size for ext in ("xml", "bin"))
+    sizes["total"] = sum(sizes.values())
+    return sizes
 
 
 def check_not_installed(folder: Path) -> None:
@@ -82,25 +93,35 @@ def check_not_installed(folder: Path) -> None:
             raise GlimpseError(f"{source.name} is already installed as {model.name} ({where}).", "Nothing to import.")
 
 
-def import_converted(folder: Path, name: str | None = None) -> ConvertedModel:
-    """Copy an already converted model folder into the user's models folder, after checking every file."""
+def import_converted(
+    request: ImportRequest,
+    *,
+    on_progress: OnProgress | None = None,
+    cancel: threading.Event | None = None,
+) -> ModelResult:
+    """Copy an already converted model folder into the user's models folder, after checking every file.
+
+    runs in: a worker thread (checksums and a copy: seconds to minutes). Cancel is honoured before the copy.
+    """
     import shutil
 
-    from model_tools.jobs.progress import atomic_folder, is_disk_full
+    from model_tools.jobs.folders import atomic_folder, is_disk_full
+    from model_tools.jobs.progress import check_cancel, report
 
-    source = ConvertedModel.open(folder)
+    name = request.name
+    report(on_progress, "import", 0, 0, "steps", f"Checking and copying {request.folder.name}")
+    source = ConvertedModel.open(request.folder)
     check_not_installed(source.path)
     for precision in source.precisions:
         source.verify(precision)
     target = paths.models_dir() / (name or source.path.name)
     if target.exists() or target.is_symlink():
         raise GlimpseError(f"A model called {target.name} is already installed.", "Delete it first or pick another name.")
+    check_cancel(cancel)
     try:
         with atomic_folder(target, model=True) as tmp:
             shutil.copytree(source.path, tmp, dirs_exist_ok=True)
             if name:  # imported under another name: the model calls itself that too (lists show the name)
-                from model_tools.runtime.model_folder import write_json_atomic
-
                 write_json_atomic(tmp / MANIFEST, {**source.manifest, "name": name})
     except OSError as exc:
         if not is_disk_full(exc):
@@ -110,14 +131,16 @@ def import_converted(folder: Path, name: str | None = None) -> ConvertedModel:
             f"Could not import {source.name}: the disk is full (need about {need} MB at {target.parent}).",
             "Free some space there and import it again.",
         ) from None
-    return ConvertedModel.open(target)
+    result = ModelResult.of(target)
+    report(on_progress, "done", 1, 1, "steps", f"Imported {result.name}")
+    return result
 
 
 def delete(model: ConvertedModel) -> None:
     """Remove a user-installed model folder (bundled models, and folders that are not Glimpse models, stay)."""
     import shutil
 
-    from model_tools.jobs.progress import is_model_folder
+    from model_tools.jobs.folders import is_model_folder
 
     if is_bundled(model):
         raise GlimpseError(f"{model.name} ships with Glimpse and cannot be deleted.")
@@ -136,13 +159,11 @@ def delete(model: ConvertedModel) -> None:
 def weight_modes(model: ConvertedModel, precision: str) -> dict[str, str]:
     """How each part's weights are stored in `precision`: "fp16", "int8" or "int4" (an INT4 decoder is kept
     in the int8/ folder, made with `quantize --decoder int4`)."""
-    from model_tools.runtime.model_folder import components
-
-    entry = model.manifest["precisions"].get(precision, {})
-    parts = entry.get("parts") or {}
+    entry = model.spec.precisions.get(precision)
+    modes = entry.weight_modes if entry is not None else {}
     out = {}
     for part in components(model.task):
-        mode = str((parts.get(part) or {}).get("mode") or precision).lower()
+        mode = modes.get(part, precision).lower()
         out[part] = "int4" if mode.startswith("int4") else "int8" if mode.startswith("int8") else precision
     return out
 

@@ -70,7 +70,7 @@ def build_synthetic(kind: str, task: str, folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def _picture(size: int = 480) -> Any:
+def bench_picture(size: int = 480) -> Any:
     import numpy as np
     from PIL import Image
 
@@ -191,10 +191,10 @@ def compile_times(folder: Path, precision: str = "fp16") -> dict[str, float]:
 def runtime_rss(folder: Path, task: str) -> float:
     """Peak resident memory (MB) of a fresh process that only loads our runtime and answers once."""
     code = (
-        "from model_tools.measure.bench import _picture\nfrom model_tools.runtime import load\n"
+        "from model_tools.measure.bench import bench_picture\nfrom model_tools.runtime import load\n"
         f"p = load({str(folder)!r})\n"
-        + (f"p.ask(_picture(), {QUESTION!r}, max_new_tokens={VQA_TOKENS})\n" if task == "vqa"
-           else f"p.caption(_picture(), max_new_tokens={CAPTION_TOKENS})\n")
+        + (f"p.ask(bench_picture(), {QUESTION!r}, max_new_tokens={VQA_TOKENS})\n" if task == "vqa"
+           else f"p.caption(bench_picture(), max_new_tokens={CAPTION_TOKENS})\n")
         + "print(peak_rss_mb())"
     )
     out = subprocess.run([sys.executable, "-c", "from model_tools.measure.bench import peak_rss_mb\n" + code],
@@ -213,7 +213,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _fp16_hints() -> list[str]:
+def fp16_hints() -> list[str]:
     from model_tools.runtime.devices import core
 
     caps = core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
@@ -224,6 +224,7 @@ def run_bench(
     kind: str = "base", runs: int = 10, workdir: Path | None = None, int8: bool = True, log: Log = _stderr
 ) -> dict[str, Any]:
     from model_tools.convert.blip import convert
+    from model_tools.jobs.requests import ConvertRequest
     from model_tools.runtime.devices import core
 
     tmp = None
@@ -231,7 +232,7 @@ def run_bench(
         tmp = tempfile.TemporaryDirectory(prefix="glimpse-bench-")
         workdir = Path(tmp.name)
     workdir = Path(workdir)
-    image = _picture()
+    image = bench_picture()
     report: dict[str, Any] = {
         "synthetic": kind,
         "runs": runs,
@@ -252,12 +253,12 @@ def run_bench(
             if not (ir / "manifest.json").is_file():
                 log(f"[{task}] converting with our converter")
                 t = time.perf_counter()
-                convert(hf, ir, overwrite=True)
+                convert(ConvertRequest(str(hf), ir, overwrite=True))
                 report.setdefault("convert_s", {})[task] = time.perf_counter() - t
             log(f"[{task}] PyTorch eager, {runs} runs")
             torch_result = bench_pytorch(hf, task, runs, image)
             section: dict[str, Any] = {"pytorch": torch_result, "openvino_fp16": {}}
-            for hint in _fp16_hints():
+            for hint in fp16_hints():
                 log(f"[{task}] OpenVINO FP16, INFERENCE_PRECISION_HINT={hint}, {runs} runs")
                 section["openvino_fp16"][hint] = bench_openvino(ir, task, runs, image, "fp16", {"*": hint})
             best = min(section["openvino_fp16"], key=lambda h: section["openvino_fp16"][h]["total_s"])
@@ -290,11 +291,128 @@ def _int8_section(
 ) -> dict[str, Any]:
     """Quantize with our own code on synthetic calibration data, then time INT8 like FP16."""
     try:
-        from model_tools.quantize.blip import bench_int8
+        import model_tools.quantize.blip  # noqa: F401
     except ImportError:
         log("INT8: model_tools.quantize.blip is not available; skipped")
         return {}
     return dict(bench_int8(ir, task, runs, image, torch_result, fp16, log))
+
+
+BENCH_SUBSET_SIZE = 32
+
+
+def bench_int8(
+    ir: Path,
+    task: str,
+    runs: int,
+    image: Any,
+    torch_result: dict[str, Any],
+    fp16: dict[str, Any],
+    log: Log = print,
+    *,
+    subset_size: int = BENCH_SUBSET_SIZE,
+    requantize: bool = False,
+) -> dict[str, Any]:
+    """INT8 rows for `model-tools bench`: quantize the converted synthetic model `ir` with our own code on
+    built-in synthetic calibration data (generated shape pictures), then time it like FP16.
+
+    `torch_result` and `fp16` are `run_bench`'s PyTorch and best-FP16 results from the same run (seconds).
+    Returns keys to merge into the task's section: "openvino_int8" (same fields as the FP16 rows),
+    "int8_quantize", "sizes_bytes", "compression", "parts_ms", "parts_speedup", "head_to_head",
+    "speedup_int8_vs_fp16", "speedup_int8_vs_pytorch", "targets".
+    """
+    from model_tools.jobs.requests import QuantizeRequest
+    from model_tools.library.store import component_sizes
+    from model_tools.measure.compare import head_to_head, part_latencies
+    from model_tools.quantize.blip import PRECISION, quantize
+    from model_tools.runtime.model_folder import ConvertedModel
+
+    ir = Path(ir)
+    model = ConvertedModel.open(ir)
+    made = model.spec.precisions[PRECISION].made if model.has(PRECISION) else {}
+    reuse = not requantize and made.get("calibration", {}).get("samples") == subset_size
+    t = time.perf_counter()
+    if reuse:
+        log(f"[{task}] INT8: reusing {ir / PRECISION}")
+    else:
+        log(
+            f"[{task}] INT8: quantizing with our code on {subset_size} built-in synthetic calibration samples"
+        )
+        request = QuantizeRequest(ir, calibration="builtin", subset_size=subset_size)
+        quantize(request, on_progress=_stage_logger(log, task))
+    quantize_s = time.perf_counter() - t
+    model = ConvertedModel.open(ir)
+
+    log(f"[{task}] OpenVINO INT8 (files and hints as this CPU's policy chooses), {runs} runs")
+    int8 = bench_openvino(ir, task, runs, image, PRECISION, None)
+    # What the policy's rule rests on: INT8 files with each hint this CPU offers, in the same run.
+    by_hint = {}
+    for hint in fp16_hints():
+        log(f"[{task}] OpenVINO INT8 files, INFERENCE_PRECISION_HINT={hint}, {runs} runs")
+        timed = bench_openvino(ir, task, runs, image, PRECISION, {"*": hint})
+        by_hint[hint] = {k: timed[k] for k in ("vision_s", "text_encoder_s", "tpot_s", "total_s")}
+    sizes = {p: component_sizes(model, p) for p in ("fp16", PRECISION)}
+    compression = {c: round(sizes["fp16"][c] / sizes[PRECISION][c], 3) for c in sizes["fp16"]}
+
+    log(f"[{task}] each part alone, FP16 vs INT8, {runs} runs")
+    parts = {
+        "fp16": part_latencies(ir, "fp16", fp16.get("hints") or {"*": "f32"}, runs=runs),
+        PRECISION: part_latencies(ir, PRECISION, int8["hints"], runs=runs),
+    }
+    parts_speedup = {p: round(parts["fp16"][p] / parts[PRECISION][p], 3) for p in parts["fp16"]}
+
+    n = VQA_TOKENS if task == "vqa" else CAPTION_TOKENS
+    log(f"[{task}] head to head, FP16 and INT8 taking turns, {runs} runs each")
+    h2h = head_to_head(
+        ir,
+        image,
+        QUESTION if task == "vqa" else None,
+        n,
+        runs,
+        {"fp16": fp16.get("hints") or {"*": "f32"}, PRECISION: int8["hints"]},
+    )
+    speedup = fp16["total_s"] / int8["total_s"]
+    targets = {
+        "compression_min": min(v for k, v in compression.items() if k != "total"),
+        "compression_ok": all(v >= 1.95 for v in compression.values()),
+        "speedup_vs_fp16_goal": 1.7 if task == "vqa" else 1.5,
+        "speedup_vs_fp16_ok": speedup >= (1.7 if task == "vqa" else 1.5),
+    }
+    if task == "vqa":
+        targets["speedup_vs_pytorch_goal"] = 8.0
+        targets["speedup_vs_pytorch_ok"] = torch_result["total_s"] / int8["total_s"] >= 8.0
+    return {
+        "openvino_int8": int8,
+        "openvino_int8_by_hint": by_hint,
+        "int8_quantize": {
+            "seconds": round(quantize_s, 1),
+            "reused": reuse,
+            "calibration": "builtin (shapes)",
+            "subset_size": subset_size,
+        },
+        "sizes_bytes": sizes,
+        "compression": compression,
+        "parts_ms": parts,
+        "parts_speedup": parts_speedup,
+        "head_to_head": h2h,
+        "speedup_int8_vs_fp16": speedup,
+        "speedup_int8_vs_pytorch": torch_result["total_s"] / int8["total_s"],
+        "targets": targets,
+    }
+
+
+def _stage_logger(log: Log, task: str) -> Callable[[Any], None]:
+    """Log each stage once, with its duration, instead of every sample."""
+    state: dict[str, Any] = {"stage": None, "t": time.perf_counter()}
+
+    def on_progress(p: Any) -> None:
+        if p.stage != state["stage"]:
+            now = time.perf_counter()
+            if state["stage"] is not None:
+                log(f"[{task}]   {state['stage']}: {now - state['t']:.1f}s")
+            state.update(stage=p.stage, t=now)
+
+    return on_progress
 
 
 def table(report: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """FP16 against INT8 (or any two precisions) of one converted model: sizes, latencies, answer agreement.
 
-    report = compare("models/blip-vqa-base", device="CPU", runs=10)
+    report = compare(CompareRequest("models/blip-vqa-base", device="CPU", runs=10))
     report.to_dict()              # plain data: the GUI plots it, the CLI writes it as JSON
     save_chart(report, "c.png")   # a matplotlib chart (Agg, no window)
 
@@ -20,7 +20,6 @@ import os
 import statistics
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,112 +27,39 @@ import numpy as np
 
 from model_tools import __version__
 from model_tools.jobs.progress import OnProgress, check_cancel, report
-from model_tools.library.compare_report import PART_LABELS
-from model_tools.library.store import weight_modes
+from model_tools.jobs.requests import AnswerPair, CompareError, CompareReport, CompareRequest
+from model_tools.library.compare_report import PART_LABELS, same_answer
+from model_tools.library.store import component_sizes, weight_modes
 from model_tools.quantize.calibration import Sample, builtin_samples, folder_samples
-from model_tools.runtime.errors import Cancelled, GlimpseError
-from model_tools.runtime.model_folder import PRECISIONS, ConvertedModel, components
+from model_tools.runtime.errors import Cancelled
+from model_tools.runtime.model_folder import ConvertedModel, components
 
-DEFAULT_RUNS = 5
-DEFAULT_MAX_NEW_TOKENS = 20
 BUILTIN_PICTURES = 8
 THUMBNAIL_SIDE = 160
 STAGES = ("vision", "text_encoder", "first_token", "per_token", "end_to_end")
 
 
-class CompareError(GlimpseError):
-    """Options or inputs a comparison cannot work with."""
-
-
-@dataclass
-class AnswerPair:
-    """One input on which the two precisions answered differently."""
-
-    image: str
-    question: str
-    baseline: str
-    candidate: str
-
-
-@dataclass
-class CompareReport:
-    """Everything `compare` measured; `to_dict()` gives plain JSON-ready data.
-
-    sizes_bytes: precision -> component -> bytes (.xml + .bin), with "total".
-    compression: component -> baseline bytes / candidate bytes, with "total".
-    latency_ms:  mode ("vqa" | "caption") -> precision -> stage -> median milliseconds; stages are
-                 vision, text_encoder (VQA), first_token, per_token, end_to_end.
-    speedup:     mode -> stage -> baseline / candidate.
-    """
-
-    model: str
-    path: str
-    task: str
-    device: str
-    baseline: str
-    candidate: str
-    runs: int
-    max_new_tokens: int
-    sizes_bytes: dict[str, dict[str, int]]
-    compression: dict[str, float]
-    latency_ms: dict[str, dict[str, dict[str, float]]]
-    speedup: dict[str, dict[str, float]]
-    tokens: dict[str, dict[str, float]]  # mode -> precision -> median tokens generated in the latency runs
-    hints: dict[str, dict[str, str]]  # precision -> part -> INFERENCE_PRECISION_HINT used
-    agreement: float  # same-answer rate, 0..1
-    compared: int
-    differing: list[AnswerPair] = field(default_factory=list)
-    images: str = "builtin"
-    skipped_images: list[str] = field(default_factory=list)
-    created: str = ""
-    tools: dict[str, str] = field(default_factory=dict)
-    answers: list[AnswerPair] = field(default_factory=list)  # every input, same answers too, in order
-    weights: dict[str, dict[str, str]] = field(default_factory=dict)  # precision -> part -> fp16 | int8 | int4
-    setup: dict[str, str] = field(default_factory=dict)  # precision -> what ran, e.g. "INT8 · exact · f32"
-    files: dict[str, dict[str, str]] = field(default_factory=dict)  # precision -> part -> "int8/<part>.xml"
-    thumbnails: dict[str, str] = field(default_factory=dict)  # picture (AnswerPair.image) -> base64 JPEG
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def modes(self) -> list[str]:
-        return list(self.latency_ms)
-
-
 def compare(
-    model_dir: str | os.PathLike[str],
-    device: str = "CPU",
-    runs: int = DEFAULT_RUNS,
-    images: str | os.PathLike[str] | None = None,
+    request: CompareRequest,
+    *,
     on_progress: OnProgress | None = None,
     cancel: threading.Event | None = None,
-    *,
-    baseline: str = "fp16",
-    candidate: str = "int8",
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-    questions: str | os.PathLike[str] | None = None,
 ) -> CompareReport:
-    """Compare two precisions of the model in `model_dir` on `device`; `images` is a folder (default: builtin).
+    """Compare two precisions of the model `request` names on its device (options checked on creation).
 
     runs in: a worker thread (loading compiles both precisions; then `runs` timed answers each).
     """
     from model_tools.runtime import load
     from model_tools.runtime.devices import check_device
 
-    if runs < 1:
-        raise CompareError("The number of runs must be at least 1.")
-    if max_new_tokens < 1:
-        raise CompareError("The answer length must be at least 1 token.")
-    for precision in (baseline, candidate):
-        if precision not in PRECISIONS:
-            raise CompareError(f"Unknown precision '{precision}'.", f"Use one of: {', '.join(PRECISIONS)}.")
-    model = ConvertedModel.open(model_dir)
+    baseline, candidate = request.baseline, request.candidate
+    runs, max_new_tokens, images = request.runs, request.max_new_tokens, request.images
+    model = ConvertedModel.open(request.model)
     for precision in (baseline, candidate):
         model.verify(precision)  # names a missing precision or damaged file before any work
-    device = check_device(device)
+    device = check_device(request.device)
     skipped: list[str] = []
-    samples = _samples(model.task, images, questions, skipped)
+    samples = _samples(model.task, images, request.questions, skipped)
     check_cancel(cancel)
 
     precisions = [baseline] if baseline == candidate else [baseline, candidate]
@@ -196,7 +122,7 @@ def compare(
         answers.append(pair)
         if sample.origin not in thumbnails:
             thumbnails[sample.origin] = thumbnail(sample.image)
-        if _normalise(a) != _normalise(b):
+        if not same_answer(a, b):
             differing.append(pair)
         report(on_progress, "agreement", i + 1, len(samples), "samples", f"{len(differing)} different so far")
     agreement = 1.0 - len(differing) / len(samples)
@@ -238,15 +164,6 @@ def compare(
     )
     report(on_progress, "done", 1, 1, "steps", f"Same answer on {agreement:.0%} of {len(samples)} inputs")
     return result
-
-
-def component_sizes(model: ConvertedModel, precision: str) -> dict[str, int]:
-    """Bytes on disk per component (.xml + .bin) of one precision, and their total."""
-    sizes = {}
-    for part in components(model.task):
-        sizes[part] = sum((model.path / precision / f"{part}.{ext}").stat().st_size for ext in ("xml", "bin"))
-    sizes["total"] = sum(sizes.values())
-    return sizes
 
 
 def thumbnail(image: Any, side: int = THUMBNAIL_SIDE) -> str:
@@ -296,10 +213,6 @@ def _stage_medians(metrics: list[Any], mode: str) -> dict[str, float]:
 
 def _ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else 0.0
-
-
-def _normalise(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 # -- chart ---------------------------------------------------------------------------------------------------
@@ -408,12 +321,13 @@ def part_latencies(
     device: str = "CPU",
     runs: int = 10,
 ) -> dict[str, float]:
-    """Median ms of each part on its own, on representative inputs (`part_inputs`)."""
-    from model_tools.runtime.blip import part_inputs
+    """Median ms of each part on its own, on representative inputs (the family's compare hook)."""
+    from model_tools.runtime import families
     from model_tools.runtime.blip.pipeline import compile_cache_dir
     from model_tools.runtime.devices import core
 
     model = ConvertedModel.open(model_dir)
+    part_inputs = families.hook(model.spec.family, "compare")
     out = {}
     for part in components(model.task):
         hint = hints.get(part, hints.get("*"))

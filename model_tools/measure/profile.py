@@ -26,7 +26,7 @@ def profile_vision(
 
     model = ConvertedModel.open(model_dir)
     check_device(device)
-    size = tuple(model.manifest["image"]["size"])
+    size = model.spec.image.size
     pixels = np.random.default_rng(0).standard_normal((1, 3, *size)).astype(np.float32)
     config: dict[str, Any] = {"PERF_COUNT": True}
     if hint and device.split(".")[0] == "CPU":

@@ -19,16 +19,17 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from model_tools import __version__
-from model_tools.jobs.progress import OnProgress, atomic_folder, check_cancel, report
+from model_tools.jobs.folders import atomic_folder
+from model_tools.jobs.progress import OnProgress, check_cancel, report
+from model_tools.jobs.requests import ModelResult, QuantizationError, QuantizeRequest, QuantizeResult
 from model_tools.quantize.calibration import CalibrationSet, ModelInputs, Sample, load_samples
 from model_tools.runtime.blip.pipeline import Part
 from model_tools.runtime.errors import Cancelled, GlimpseError
@@ -46,112 +47,36 @@ from model_tools.runtime.model_folder import (
 
 log = logging.getLogger("glimpse.quantize")
 
-DEFAULT_SUBSET_SIZE = (
-    128  # NNCF defaults to 300; 128 keeps a 2-core laptop under ~10 minutes for the base models
-)
-DECODER_MODES = ("int8", "int4")
-PRESETS = ("mixed", "performance")
-DEFAULT_GROUP_SIZE = 64
-DEFAULT_RATIO = 0.8
-DEFAULT_MAX_DROP = 0.01
 STATISTICS_PASSES = 2  # SmoothQuant statistics, then min/max (+ fast bias correction) statistics
 PRECISION = "int8"
 
 
-class QuantizationError(GlimpseError):
-    """A model or an option quantization cannot work with."""
-
-
-@dataclass(frozen=True)
-class QuantizeOptions:
-    """What `quantize` does; checked by `check()` before any work starts."""
-
-    calibration: str = "builtin"
-    subset_size: int = DEFAULT_SUBSET_SIZE
-    decoder: str = "int8"
-    preset: str = "mixed"
-    accuracy_control: bool = False
-    max_drop: float = DEFAULT_MAX_DROP
-    group_size: int = DEFAULT_GROUP_SIZE
-    ratio: float = DEFAULT_RATIO
-    questions: str | None = None
-    validation_size: int = 50
-    max_new_tokens: int = 10
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.decoder not in DECODER_MODES:
-            raise QuantizationError(
-                f"Unknown decoder mode '{self.decoder}'.", f"Use one of: {', '.join(DECODER_MODES)}."
-            )
-        if self.preset not in PRESETS:
-            raise QuantizationError(f"Unknown preset '{self.preset}'.", f"Use one of: {', '.join(PRESETS)}.")
-        if self.subset_size < 1:
-            raise QuantizationError("The calibration subset size must be at least 1.")
-        if not 0.0 <= self.max_drop < 1.0:
-            raise QuantizationError(
-                f"The maximum drop {self.max_drop} is out of range.",
-                "Give a fraction such as 0.01 (one point).",
-            )
-        if not 0.0 < self.ratio <= 1.0:
-            raise QuantizationError(
-                f"The INT4 ratio {self.ratio} is out of range.", "Give a value in (0, 1]."
-            )
-        if self.group_size < 1 and self.group_size != -1:
-            raise QuantizationError("The INT4 group size must be positive (or -1 for per-channel).")
-        if self.validation_size < 1 or self.max_new_tokens < 1:
-            raise QuantizationError("The validation size and answer length must be at least 1.")
-
-
 def quantize(
-    model_dir: str | os.PathLike[str],
+    request: QuantizeRequest,
     *,
-    calibration: str | os.PathLike[str] = "builtin",
-    subset_size: int = DEFAULT_SUBSET_SIZE,
-    decoder: str = "int8",
-    preset: str = "mixed",
-    accuracy_control: bool = False,
-    max_drop: float = DEFAULT_MAX_DROP,
-    group_size: int = DEFAULT_GROUP_SIZE,
-    ratio: float = DEFAULT_RATIO,
-    questions: str | os.PathLike[str] | None = None,
-    validation_size: int = 50,
     on_progress: OnProgress | None = None,
     cancel: threading.Event | None = None,
-) -> Path:
-    """Write `<model_dir>/int8/` (replacing an older one) and record it in the manifest; return the folder.
+) -> QuantizeResult:
+    """Write `<model>/int8/` (replacing an older one) and record it in the manifest.
 
     runs in: a worker thread (minutes for the base models). Progress: stages "calibration data",
     "vision_model", ["text_encoder inputs", "text_encoder"], "text_decoder_cross_kv", "text_decoder", "save",
     "done"; calibration stages count samples (per statistics pass: the count starts again at pass 2).
     """
-    opts = QuantizeOptions(
-        calibration=str(calibration),
-        subset_size=subset_size,
-        decoder=decoder,
-        preset=preset,
-        accuracy_control=accuracy_control,
-        max_drop=max_drop,
-        group_size=group_size,
-        ratio=ratio,
-        questions=str(questions) if questions else None,
-        validation_size=validation_size,
-    )
-    opts.check()
-    model = open_fp16(model_dir)
+    model = open_fp16(request.model)
     nncf = _import_nncf()
     check_cancel(cancel)
     t0 = time.perf_counter()
     calib = load_samples(
-        opts.calibration,
-        opts.subset_size,
-        opts.questions,
-        seed=opts.seed,
+        request.calibration,
+        request.subset_size,
+        request.questions,
+        seed=request.seed,
         on_progress=on_progress,
         cancel=cancel,
     )
     with _quiet_nncf(nncf), atomic_folder(model.path / PRECISION, replace=True) as tmp:
-        job = _Job(nncf, model, opts, calib, tmp, on_progress, cancel)
+        job = _Job(nncf, model, request, calib, tmp, on_progress, cancel)
         details = job.run()
         check_cancel(cancel)
         report(on_progress, "save", 0, 1, "steps", "Recording the INT8 files in the manifest")
@@ -179,7 +104,23 @@ def quantize(
     write_json_atomic(model.path / MANIFEST, manifest)
     report(on_progress, "save", 1, 1, "steps", "Saved")
     report(on_progress, "done", 1, 1, "steps", f"INT8 model written to {model.path / PRECISION}")
-    return model.path / PRECISION
+    return _result(model.path)
+
+
+def _result(folder: Path) -> QuantizeResult:
+    from model_tools.library.store import component_sizes
+
+    model = ConvertedModel.open(folder)
+    entry = model.manifest["precisions"][PRECISION]
+    return QuantizeResult(
+        **ModelResult.of(model.path).to_dict(),
+        int8=model.path / PRECISION,
+        sizes_bytes={p: component_sizes(model, p) for p in ("fp16", PRECISION)},
+        calibration=entry.get("calibration"),
+        parts=entry.get("parts"),
+        accuracy_control=entry.get("accuracy_control"),
+        duration_s=entry.get("duration_s"),
+    )
 
 
 def open_fp16(model_dir: str | os.PathLike[str]) -> ConvertedModel:
@@ -247,7 +188,7 @@ class _Job:
         self,
         nncf: Any,
         model: ConvertedModel,
-        opts: QuantizeOptions,
+        opts: QuantizeRequest,
         calib: CalibrationSet,
         out: Path,
         on_progress: OnProgress | None,
@@ -561,116 +502,3 @@ def _nncf_errors(part: str) -> Iterator[None]:
 
 
 # -- benchmark hook ------------------------------------------------------------------------------------------
-
-Log = Callable[[str], None]
-BENCH_SUBSET_SIZE = 32
-
-
-def bench_int8(
-    ir: Path,
-    task: str,
-    runs: int,
-    image: Any,
-    torch_result: dict[str, Any],
-    fp16: dict[str, Any],
-    log: Log = print,
-    *,
-    subset_size: int = BENCH_SUBSET_SIZE,
-    requantize: bool = False,
-) -> dict[str, Any]:
-    """INT8 rows for `model-tools bench`: quantize the converted synthetic model `ir` with our own code on
-    built-in synthetic calibration data (generated shape pictures), then time it like FP16.
-
-    `torch_result` and `fp16` are bench.py's PyTorch and best-FP16 results from the same run (seconds).
-    Returns keys to merge into the task's section: "openvino_int8" (same fields as the FP16 rows),
-    "int8_quantize", "sizes_bytes", "compression", "parts_ms", "parts_speedup", "head_to_head",
-    "speedup_int8_vs_fp16", "speedup_int8_vs_pytorch", "targets".
-    """
-    from model_tools.measure.bench import CAPTION_TOKENS, QUESTION, VQA_TOKENS, _fp16_hints, bench_openvino
-    from model_tools.measure.compare import component_sizes, head_to_head, part_latencies
-
-    ir = Path(ir)
-    model = ConvertedModel.open(ir)
-    made = model.manifest["precisions"].get(PRECISION, {})
-    reuse = not requantize and made.get("calibration", {}).get("samples") == subset_size
-    t = time.perf_counter()
-    if reuse:
-        log(f"[{task}] INT8: reusing {ir / PRECISION}")
-    else:
-        log(
-            f"[{task}] INT8: quantizing with our code on {subset_size} built-in synthetic calibration samples"
-        )
-        quantize(ir, calibration="builtin", subset_size=subset_size, on_progress=_stage_logger(log, task))
-    quantize_s = time.perf_counter() - t
-    model = ConvertedModel.open(ir)
-
-    log(f"[{task}] OpenVINO INT8 (files and hints as this CPU's policy chooses), {runs} runs")
-    int8 = bench_openvino(ir, task, runs, image, PRECISION, None)
-    # What the policy's rule rests on: INT8 files with each hint this CPU offers, in the same run.
-    by_hint = {}
-    for hint in _fp16_hints():
-        log(f"[{task}] OpenVINO INT8 files, INFERENCE_PRECISION_HINT={hint}, {runs} runs")
-        timed = bench_openvino(ir, task, runs, image, PRECISION, {"*": hint})
-        by_hint[hint] = {k: timed[k] for k in ("vision_s", "text_encoder_s", "tpot_s", "total_s")}
-    sizes = {p: component_sizes(model, p) for p in ("fp16", PRECISION)}
-    compression = {c: round(sizes["fp16"][c] / sizes[PRECISION][c], 3) for c in sizes["fp16"]}
-
-    log(f"[{task}] each part alone, FP16 vs INT8, {runs} runs")
-    parts = {
-        "fp16": part_latencies(ir, "fp16", fp16.get("hints") or {"*": "f32"}, runs=runs),
-        PRECISION: part_latencies(ir, PRECISION, int8["hints"], runs=runs),
-    }
-    parts_speedup = {p: round(parts["fp16"][p] / parts[PRECISION][p], 3) for p in parts["fp16"]}
-
-    n = VQA_TOKENS if task == "vqa" else CAPTION_TOKENS
-    log(f"[{task}] head to head, FP16 and INT8 taking turns, {runs} runs each")
-    h2h = head_to_head(
-        ir,
-        image,
-        QUESTION if task == "vqa" else None,
-        n,
-        runs,
-        {"fp16": fp16.get("hints") or {"*": "f32"}, PRECISION: int8["hints"]},
-    )
-    speedup = fp16["total_s"] / int8["total_s"]
-    targets = {
-        "compression_min": min(v for k, v in compression.items() if k != "total"),
-        "compression_ok": all(v >= 1.95 for v in compression.values()),
-        "speedup_vs_fp16_goal": 1.7 if task == "vqa" else 1.5,
-        "speedup_vs_fp16_ok": speedup >= (1.7 if task == "vqa" else 1.5),
-    }
-    if task == "vqa":
-        targets["speedup_vs_pytorch_goal"] = 8.0
-        targets["speedup_vs_pytorch_ok"] = torch_result["total_s"] / int8["total_s"] >= 8.0
-    return {
-        "openvino_int8": int8,
-        "openvino_int8_by_hint": by_hint,
-        "int8_quantize": {
-            "seconds": round(quantize_s, 1),
-            "reused": reuse,
-            "calibration": "builtin (shapes)",
-            "subset_size": subset_size,
-        },
-        "sizes_bytes": sizes,
-        "compression": compression,
-        "parts_ms": parts,
-        "parts_speedup": parts_speedup,
-        "head_to_head": h2h,
-        "speedup_int8_vs_fp16": speedup,
-        "speedup_int8_vs_pytorch": torch_result["total_s"] / int8["total_s"],
-        "targets": targets,
-    }
-
-
-def _stage_logger(log: Log, task: str) -> OnProgress:
-    """Log each stage once, with its duration, instead of every sample."""
-    state: dict[str, Any] = {"stage": None, "t": time.perf_counter()}
-
-    def on_progress(p: Any) -> None:
-        if p.stage != state["stage"]:
-            now = time.perf_counter()
-            if state["stage"] is not None:
-                log(f"[{task}]   {state['stage']}: {now - state['t']:.1f}s")
-            state.update(stage=p.stage, t=now)
-
-    return on_progress

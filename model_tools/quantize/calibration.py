@@ -350,18 +350,13 @@ class ModelInputs:
     """Turns pictures and questions into model inputs with the runtime's own preprocessing and tokenizer."""
 
     def __init__(self, model: ConvertedModel) -> None:
-        m = model.manifest
-        self.size = (int(m["image"]["size"][0]), int(m["image"]["size"][1]))
-        self.mean = tuple(float(x) for x in m["image"]["mean"])
-        self.std = tuple(float(x) for x in m["image"]["std"])
-        specials = {int(v) for v in m["tokens"].values()}
-        self.tokenizer = BlipTokenizer(
-            model.path / TOKENIZER, int(m["text"]["max_question_tokens"]), specials
-        )
+        spec = model.spec
+        self.size, self.mean, self.std = spec.image.size, spec.image.mean, spec.image.std
+        self.tokenizer = BlipTokenizer(model.path / TOKENIZER, spec.text.max_question_tokens, spec.tokens.ids)
 
     def pixels(self, image: Image.Image) -> np.ndarray:
         """float32 [1, 3, H, W], as the app computes it."""
-        return preprocess(image, self.size, self.mean, self.std)  # type: ignore[arg-type]
+        return preprocess(image, self.size, self.mean, self.std)
 
     def question(self, text: str) -> dict[str, np.ndarray]:
         """input_ids and attention_mask [1, T] (int64), as the app computes them."""

@@ -3,7 +3,8 @@
 `Manifest.from_json` refuses a manifest with a missing or malformed field, naming the field and the folder,
 so that nothing later fails with a `KeyError` or a `TypeError`. It reads the JSON that `model-tools convert`
 and `quantize` write (format 1); fields it does not know are kept only in the raw dict
-(`ConvertedModel.manifest`).
+(`ConvertedModel.manifest`). The `family` field names the kind of model (`families`); manifests written
+before it existed are BLIP models.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from model_tools.runtime.errors import CorruptModelError, ManifestError
+from model_tools.runtime.families import DEFAULT_FAMILY, family_of
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -60,6 +62,8 @@ class TextSpec:
 @dataclass(frozen=True)
 class PrecisionSpec:
     files: Mapping[str, FileRecord]  # path in the folder -> record
+    weight_modes: Mapping[str, str] = field(default_factory=dict)  # part -> "int8_asym", "int4_sym"... as quantized
+    made: Mapping[str, Any] = field(default_factory=dict)  # how it was made (calibration, parts...), for display
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class Manifest:
     text: TextSpec
     files: Mapping[str, FileRecord]  # files every precision needs (tokenizer.json)
     precisions: Mapping[str, PrecisionSpec]
+    family: str = DEFAULT_FAMILY
+    source_id: str = ""  # the Hugging Face id or folder it was converted from ("" if unknown)
+    demo: bool = False  # a bundled demo model, which knows only its synthetic pictures
+    caption_model: str | None = None  # a captioning model to describe pictures with, relative to the folder
 
     @classmethod
     def from_json(cls, data: Any, folder: Path) -> Manifest:
@@ -84,6 +92,10 @@ class Manifest:
             raise CorruptModelError(
                 f"{folder.name} was made by another version of Glimpse (format {version}).", "Convert it again."
             )
+        family = data.get("family", DEFAULT_FAMILY)
+        if not isinstance(family, str):
+            raise r.error("family", f"should be text, not {_kind(family)}")
+        family_of(family, folder)  # a kind of model this version cannot run is refused before its fields
         name = data.get("name") or folder.name
         if not isinstance(name, str):
             raise r.error("name", f"should be text, not {_kind(name)}")
@@ -112,9 +124,18 @@ class Manifest:
         for key in r.section(data, "precisions"):
             entry = r.section(data["precisions"], key, "precisions.")
             files = r.section(entry, "files", f"precisions.{key}.")
-            precisions[key] = PrecisionSpec(r.files(files, f"precisions.{key}.files"))
+            made = {k: v for k, v in entry.items() if k != "files"}
+            precisions[key] = PrecisionSpec(r.files(files, f"precisions.{key}.files"), _weight_modes(made), made)
         shared = r.files(r.section(data, "files") if "files" in data else {}, "files")
-        return cls(version, name, task, tokens_spec, image_spec, text_spec, shared, precisions)
+        source = data.get("source")
+        source_id = source.get("id") if isinstance(source, dict) else None
+        caption_model = data.get("caption_model")
+        return cls(
+            version, name, task, tokens_spec, image_spec, text_spec, shared, precisions, family,
+            source_id=str(source_id or ""),
+            demo=bool(data.get("demo")),
+            caption_model=caption_model if isinstance(caption_model, str) and caption_model else None,
+        )
 
 
 class _Reader:
@@ -172,6 +193,14 @@ class _Reader:
                 raise self.error(f"{where}.sha256", f"should be 64 hex digits, not {sha!r}")
             records[rel] = FileRecord(size, sha.lower())
         return records
+
+
+def _weight_modes(made: Mapping[str, Any]) -> dict[str, str]:
+    """Part -> weight mode from a precision's `parts` record; informative only, so a malformed one is skipped."""
+    parts = made.get("parts")
+    if not isinstance(parts, dict):
+        return {}
+    return {p: str(rec["mode"]) for p, rec in parts.items() if isinstance(rec, dict) and rec.get("mode")}
 
 
 def _is_int(value: Any) -> bool:

@@ -94,6 +94,10 @@ class ConvertedModel:
     def has(self, precision: str) -> bool:
         return precision in self.spec.precisions
 
+    def size_on_disk(self) -> int:
+        """Bytes used by the model folder."""
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
     def xml(self, precision: str, component: str) -> Path:
         return self.path / precision / f"{component}.xml"
 

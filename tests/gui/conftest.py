@@ -18,7 +18,7 @@ import desktop_app  # noqa: F401 - first: its PySide6 6.12 / Python < 3.12 worka
 from desktop_app.session.workers import GenerationWorker
 from desktop_app.widgets.error_dialog import ErrorDialog
 from desktop_app.window.main_window import MainWindow
-from model_tools.runtime.blip.pipeline import _DecoderSession
+from model_tools.runtime.blip.pipeline import DecoderSession
 
 LOAD_TIMEOUT_MS = 60_000
 ANSWER_TIMEOUT_MS = 30_000
@@ -192,7 +192,7 @@ class HeldGeneration:
 def held_generation(monkeypatch) -> Iterator[HeldGeneration]:
     hold = HeldGeneration()
     monkeypatch.setattr(GenerationWorker, "work", hold.work(GenerationWorker.work))
-    monkeypatch.setattr(_DecoderSession, "step", hold.step(_DecoderSession.step))
+    monkeypatch.setattr(DecoderSession, "step", hold.step(DecoderSession.step))
     yield hold
 
 

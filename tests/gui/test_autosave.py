@@ -117,10 +117,10 @@ def test_opening_a_saved_conversation_can_be_undone(qtbot, make_window, tiny_mod
     open_pictures(qtbot, win, [picture_files[0]])
     saved = win.ask("what color is the circle?")
     wait_answer(qtbot, win, saved)
-    assert win.save_conversation(tmp_path / "saved.json")
+    assert win.files.save(tmp_path / "saved.json")
     current = win.ask("how many shapes are there?")
     wait_answer(qtbot, win, current)
-    assert win.open_conversation(tmp_path / "saved.json")
+    assert win.files.open(tmp_path / "saved.json")
     assert [t.question for t in win.conversation.turns] == ["what color is the circle?"]
     assert "Undo" in win.notification.message()
     win.undo_clear_action.trigger()

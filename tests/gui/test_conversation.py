@@ -78,18 +78,18 @@ def test_opening_a_bad_conversation_file_reports_and_keeps_the_chat(
     wait_answer(qtbot, win, turn)
     bad = tmp_path / "not-a-chat.json"
     bad.write_text('{"hello": 1}', encoding="utf-8")
-    assert not win.open_conversation(bad)
+    assert not win.files.open(bad)
     assert "not a Glimpse conversation" in error_dialog(win).summary.text()
     assert len(win.chat.views) == 1  # the current conversation is untouched
     broken = tmp_path / "broken.json"
     broken.write_text("{", encoding="utf-8")
-    assert not win.open_conversation(broken)
+    assert not win.files.open(broken)
     assert "not valid JSON" in error_dialog(win).summary.text()
 
 
 def test_save_to_an_unwritable_place_reports(qtbot, make_window, tiny_models, tmp_path):
     win = make_window(tiny_models["vqa"])
-    assert not win.save_conversation(tmp_path / "missing-folder" / "chat.json")
+    assert not win.files.save(tmp_path / "missing-folder" / "chat.json")
     dialog = error_dialog(win)
     assert dialog is not None
     assert dialog.summary.text() == "Could not write chat.json: No such file or directory."

@@ -15,6 +15,7 @@ from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QFileDialog
 
 from desktop_app.tools_panel.charts import BarChartView
+from model_tools.jobs.requests import CompareRequest
 from model_tools.library import compare_report as compare_files
 from model_tools.library import store as library
 from model_tools.quantize import calibration
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.usefixtures("private_models")
 def demo_report() -> dict:
     from model_tools.measure.compare import compare
 
-    return json.loads(json.dumps(compare(library.DEMO_VQA, "CPU", 1, max_new_tokens=5).to_dict()))
+    return json.loads(json.dumps(compare(CompareRequest(library.DEMO_VQA, "CPU", 1, max_new_tokens=5)).to_dict()))
 
 
 def own_questions() -> dict[str, str]:
@@ -63,10 +64,10 @@ def test_builtin_check_of_the_demo_says_what_it_asked_and_ran(qtbot, tools):
     ran = page.ran.text()
     assert page.ran.isVisible()
     assert (
-        f"FP16: {report['setup']['fp16']}, fp16/ files" in ran
-        and f"INT8: {report['setup']['int8']}, int8/ files" in ran
+        f"FP16: {report.setup['fp16']}, fp16/ files" in ran
+        and f"INT8: {report.setup['int8']}, int8/ files" in ran
     )
-    assert "exact" in report["setup"]["fp16"] and "exact" in report["setup"]["int8"]
+    assert "exact" in report.setup["fp16"] and "exact" in report.setup["int8"]
     assert "int8/vision_model.xml" in table.horizontalHeaderItem(3).toolTip()
 
 

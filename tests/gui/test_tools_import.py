@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from desktop_app.tools_panel.job_host import Job
+from model_tools.jobs.requests import ConvertRequest
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel
 from tests.gui.conftest import JobEvents as Events
@@ -64,7 +65,7 @@ def test_a_job_that_gets_past_the_page_is_refused_by_the_converter(qtbot, tools,
     out = users_folder(private_models / "late")
     page = tools.show_page("convert")
     events = Events(tools.runner)
-    job = Job("convert", {"source": str(tiny_hf["caption"]), "out": str(out), "overwrite": True}, "late", "convert")
+    job = Job(ConvertRequest(str(tiny_hf["caption"]), out, overwrite=True), "late", "convert")
     assert page.start(job)
     end = events.wait(qtbot)
     assert end[0] == "failed" and "not a Glimpse model folder" in str(end[2])

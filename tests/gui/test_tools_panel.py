@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop_app.tools_panel import ModelToolsWindow
 from desktop_app.widgets.error_dialog import ErrorDialog
+from model_tools.jobs.requests import ImportRequest, QuantizeRequest
 from model_tools.runtime import ConvertedModel
 from tests.gui.conftest import JOB_TIMEOUT_MS, LOAD_TIMEOUT_MS, run_queue_wait
 from tests.gui.conftest import JobEvents as Events
@@ -36,7 +37,7 @@ def quantized_tiny(tiny_models, tmp_path_factory) -> Path:
     from model_tools.quantize.blip import quantize
 
     folder = shutil.copytree(tiny_models["vqa"], tmp_path_factory.mktemp("tools-q") / "tiny-q")
-    quantize(folder, subset_size=SUBSET)
+    quantize(QuantizeRequest(folder, subset_size=SUBSET))
     return folder
 
 
@@ -161,9 +162,9 @@ def test_convert_quantize_compare_end_to_end(
     }
     assert list(rows) == ["vision_model", "text_encoder", "text_decoder_cross_kv", "text_decoder", "total"]
     for part, row in rows.items():  # sizes before and after, as the job measured them
-        before, after = result["sizes_bytes"]["fp16"][part], result["sizes_bytes"]["int8"][part]
+        before, after = result.sizes_bytes["fp16"][part], result.sizes_bytes["int8"][part]
         assert row.text(3) == f"{before / after:.2f}x"
-    assert result["sizes_bytes"]["fp16"]["total"] > 0 and result["calibration"]["samples"] == SUBSET
+    assert result.sizes_bytes["fp16"]["total"] > 0 and result.calibration["samples"] == SUBSET
     assert "before" in quantize_page.summary_line.text() and "after" in quantize_page.summary_line.text()
     qtbot.waitUntil(lambda: win.model_bar.precision_buttons["int8"].isEnabled(), timeout=5000)
 
@@ -177,8 +178,8 @@ def test_convert_quantize_compare_end_to_end(
     end = events.wait(qtbot)
     beat.stop()
     assert end[0] == "finished", end
-    report = end[2]
-    assert compare_page.report is report and compare_page.results.isVisible()
+    report = end[2].to_dict()  # the page shows the report as plain data, as it is saved
+    assert compare_page.report == report and compare_page.results.isVisible()
 
     # The charts hold the report's numbers.
     parts = ["vision_model", "text_encoder", "text_decoder_cross_kv", "text_decoder"]
@@ -446,7 +447,7 @@ def test_without_the_conversion_tools_those_buttons_say_why(
     from desktop_app.tools_panel import page as widgets
     from model_tools.library import store as library
 
-    library.import_converted(quantized_tiny, "tiny-q")
+    library.import_converted(ImportRequest(quantized_tiny, "tiny-q"))
     monkeypatch.setattr(widgets, "missing_tools", lambda: ["torch", "transformers"])
     window = ModelToolsWindow()
     qtbot.addWidget(window)

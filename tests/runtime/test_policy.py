@@ -129,9 +129,10 @@ def test_a_folder_replaced_in_place_never_runs_the_old_compiled_weights(tmp_path
     """`cp -a` of another model's files over a folder: new .bin, .xml with the old mtime kept."""
     monkeypatch.setenv("GLIMPSE_CACHE_DIR", str(tmp_path / "cache"))
     from model_tools.convert.blip import convert
+    from model_tools.jobs.requests import ConvertRequest
 
     other_hf = make_tiny_blip(tmp_path / "other-hf", "vqa", std=TINY_STD, seed=7)
-    other = convert(other_hf, tmp_path / "other")
+    other = convert(ConvertRequest(str(other_hf), tmp_path / "other")).path
     folder = shutil.copytree(tiny_models["vqa"], tmp_path / "mine")
     question = "what color is the circle?"
     pin = {"*": "f32"}

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from model_tools.runtime import load
-from model_tools.runtime.blip.pipeline import _DecoderSession
+from model_tools.runtime.blip.pipeline import DecoderSession
 from tests.conftest import QUESTIONS
 
 
@@ -36,17 +36,17 @@ def test_greedy_streams_before_the_end(vqa, images):
     """The first chunk arrives while the answer is still being generated, not all at once at the end."""
     steps_at_chunk: list[int] = []
     steps = [0]
-    original = _DecoderSession.step
+    original = DecoderSession.step
 
     def counting_step(self, tokens):
         steps[0] += 1
         return original(self, tokens)
 
-    _DecoderSession.step = counting_step
+    DecoderSession.step = counting_step
     try:
         answer = vqa.ask(images[0], QUESTIONS[0], max_new_tokens=10, on_text=lambda c: steps_at_chunk.append(steps[0]))
     finally:
-        _DecoderSession.step = original
+        DecoderSession.step = original
     assert len(answer.token_ids) > 2
     assert steps_at_chunk[0] == 1
 
@@ -55,7 +55,7 @@ def test_greedy_streams_before_the_end(vqa, images):
 def test_cancel_stops_within_one_decode_step(vqa, images, beams):
     cancel = threading.Event()
     steps = [0]
-    original = _DecoderSession.step
+    original = DecoderSession.step
 
     def step_then_cancel(self, tokens):
         steps[0] += 1
@@ -63,11 +63,11 @@ def test_cancel_stops_within_one_decode_step(vqa, images, beams):
             cancel.set()
         return original(self, tokens)
 
-    _DecoderSession.step = step_then_cancel
+    DecoderSession.step = step_then_cancel
     try:
         answer = vqa.ask(images[1], QUESTIONS[1], max_new_tokens=40, num_beams=beams, cancel=cancel)
     finally:
-        _DecoderSession.step = original
+        DecoderSession.step = original
     assert answer.cancelled
     assert steps[0] == 3, "no decode step may run after the one during which cancel was set"
     assert len(answer.token_ids) == 3

@@ -28,7 +28,7 @@ def test_synthetic_model_never_ends_early(tmp_path):
     folder = build_synthetic("tiny", "caption", tmp_path / "cap")
     model = BlipForConditionalGeneration.from_pretrained(folder).eval()
     processor = BlipProcessor.from_pretrained(folder)
-    from model_tools.measure.bench import _picture
+    from model_tools.measure.bench import bench_picture
 
-    out = model.generate(**processor(images=_picture(64), return_tensors="pt"), max_new_tokens=CAPTION_TOKENS)
+    out = model.generate(**processor(images=bench_picture(64), return_tensors="pt"), max_new_tokens=CAPTION_TOKENS)
     assert out.shape[1] == 1 + CAPTION_TOKENS

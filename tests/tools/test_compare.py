@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from model_tools.cli import main
+from model_tools.jobs.requests import CompareRequest
 from model_tools.library import store as library
 from model_tools.measure.compare import CompareError, CompareReport, compare, save_chart, summary
 from model_tools.quantize import calibration
@@ -42,7 +43,7 @@ def vqa_int8(tiny_models, tmp_path_factory):
 @pytest.fixture(scope="module")
 def report_int8(vqa_int8):
     events = []
-    result = compare(vqa_int8, "CPU", 2, None, events.append, max_new_tokens=4)
+    result = compare(CompareRequest(vqa_int8, "CPU", 2, None, max_new_tokens=4), on_progress=events.append)
     return result, events
 
 
@@ -77,7 +78,7 @@ def test_report_holds_every_field(report_int8):
 @pytest.fixture(scope="module")
 def demo_report():
     """The bundled demo model's FP16 against its INT8 on the built-in samples, as the Compare page runs it."""
-    return compare(library.DEMO_VQA, "CPU", 1, max_new_tokens=5)
+    return compare(CompareRequest(library.DEMO_VQA, "CPU", 1, max_new_tokens=5))
 
 
 def test_builtin_check_of_the_demo_asks_questions_it_knows(demo_report):
@@ -122,7 +123,7 @@ def test_eval_runs_the_precision_s_own_files(tmp_path):
 
 
 def test_model_compared_with_itself_agrees_fully(tiny_models):
-    report = compare(tiny_models["vqa"], runs=1, baseline="fp16", candidate="fp16", max_new_tokens=3)
+    report = compare(CompareRequest(tiny_models["vqa"], runs=1, baseline="fp16", candidate="fp16", max_new_tokens=3))
     assert report.agreement == 1.0 and report.differing == [] and report.compared == 8
     assert set(report.speedup["vqa"].values()) == {1.0}
     assert report.compression["total"] == 1.0
@@ -131,8 +132,10 @@ def test_model_compared_with_itself_agrees_fully(tiny_models):
 def test_caption_model_and_a_folder_with_a_bad_picture(tiny_models, tmp_path, caplog):
     folder = pictures(tmp_path / "pics", 2, bad=1)
     with caplog.at_level("WARNING", logger="glimpse.calibration"):
-        report = compare(tiny_models["caption"], runs=1, images=folder, baseline="fp16", candidate="fp16",
-                         max_new_tokens=3)  # fmt: skip
+        request = CompareRequest(
+            tiny_models["caption"], runs=1, images=folder, baseline="fp16", candidate="fp16", max_new_tokens=3
+        )
+        report = compare(request)
     assert report.task == "caption" and report.modes == ["caption"]
     assert "text_encoder" not in report.latency_ms["caption"]["fp16"]
     assert report.compared == 2 and report.agreement == 1.0
@@ -167,7 +170,8 @@ def test_cancel_stops_the_comparison(tiny_models):
             cancel.set()
 
     with pytest.raises(Cancelled):
-        compare(tiny_models["vqa"], "CPU", 3, None, on_progress, cancel, candidate="fp16", max_new_tokens=2)
+        request = CompareRequest(tiny_models["vqa"], "CPU", 3, None, candidate="fp16", max_new_tokens=2)
+        compare(request, on_progress=on_progress, cancel=cancel)
 
 
 # -- bad input -----------------------------------------------------------------------------------------------
@@ -175,23 +179,24 @@ def test_cancel_stops_the_comparison(tiny_models):
 
 def test_model_without_int8_says_how_to_make_it(tiny_models):
     with pytest.raises(ModelNotFoundError, match="quantize"):
-        compare(tiny_models["vqa"], runs=1)
+        compare(CompareRequest(tiny_models["vqa"], runs=1))
 
 
 def test_model_without_fp16(vqa_int8, tmp_path):
     folder = shutil.copytree(vqa_int8, tmp_path / "nofp16")
     shutil.rmtree(folder / "fp16")
     with pytest.raises(CorruptModelError, match="missing fp16/"):
-        compare(folder, runs=1)
+        compare(CompareRequest(folder, runs=1))
 
 
 def test_folder_without_pictures(tiny_models, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(CompareError, match="holds no pictures"):
-        compare(tiny_models["vqa"], runs=1, images=empty, candidate="fp16")
+        compare(CompareRequest(tiny_models["vqa"], runs=1, images=empty, candidate="fp16"))
     with pytest.raises(CompareError, match="None of the 1 pictures"):
-        compare(tiny_models["vqa"], runs=1, images=pictures(tmp_path / "bad", 0, bad=1), candidate="fp16")
+        bad = pictures(tmp_path / "bad", 0, bad=1)
+        compare(CompareRequest(tiny_models["vqa"], runs=1, images=bad, candidate="fp16"))
 
 
 @pytest.mark.parametrize(
@@ -204,7 +209,7 @@ def test_folder_without_pictures(tiny_models, tmp_path):
 )
 def test_bad_options(tiny_models, kwargs, words):
     with pytest.raises(CompareError, match=words):
-        compare(tiny_models["vqa"], **kwargs)
+        compare(CompareRequest(tiny_models["vqa"], **kwargs))
 
 
 def test_cli_errors_are_one_line(tiny_models, tmp_path, capsys):

@@ -9,7 +9,9 @@ import threading
 import pytest
 
 from model_tools.convert.blip import convert
-from model_tools.jobs.progress import Progress, TargetExistsError
+from model_tools.jobs.folders import TargetExistsError
+from model_tools.jobs.progress import Progress
+from model_tools.jobs.requests import ConvertRequest
 from model_tools.runtime import Cancelled, ConversionError, ConvertedModel
 from model_tools.runtime.model_folder import sha256_file
 
@@ -37,7 +39,7 @@ def test_manifest_describes_the_folder(tiny_models, tiny_hf):
 
 def test_progress_reports_in_order(tiny_hf, tmp_path):
     seen: list[Progress] = []
-    convert(tiny_hf["caption"], tmp_path / "out", on_progress=seen.append)
+    convert(ConvertRequest(tiny_hf["caption"], tmp_path / "out"), on_progress=seen.append)
     done = [p.done for p in seen]
     assert done == sorted(done) and seen[-1].done == seen[-1].total
     assert [p.stage for p in seen][2:5] == ["vision_model", "text_decoder_cross_kv", "text_decoder"]
@@ -53,7 +55,7 @@ def test_cancel_leaves_nothing(tiny_hf, tmp_path):
     convert_target = tmp_path / "out"
     with pytest.raises(Cancelled):
         # The check before writing the manifest sees the flag set during the last stage.
-        convert(tiny_hf["vqa"], convert_target, on_progress=stop_at_decoder, cancel=cancel)
+        convert(ConvertRequest(tiny_hf["vqa"], convert_target), on_progress=stop_at_decoder, cancel=cancel)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -62,9 +64,9 @@ def test_existing_folder_is_not_overwritten_unless_asked(tiny_hf, tiny_models, t
     shutil.copytree(tiny_models["caption"], target)
     before = (target / "manifest.json").read_text()
     with pytest.raises(TargetExistsError, match="already exists"):
-        convert(tiny_hf["caption"], target)
+        convert(ConvertRequest(tiny_hf["caption"], target))
     assert (target / "manifest.json").read_text() == before
-    convert(tiny_hf["caption"], target, overwrite=True)
+    convert(ConvertRequest(tiny_hf["caption"], target, overwrite=True))
     assert ConvertedModel.open(target).task == "caption"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
@@ -74,7 +76,7 @@ def test_refuses_pickled_weights(tiny_hf, tmp_path):
     shutil.copytree(tiny_hf["vqa"], src)
     (src / "model.safetensors").rename(src / "pytorch_model.bin")
     with pytest.raises(ConversionError, match="safetensors"):
-        convert(src, tmp_path / "out")
+        convert(ConvertRequest(src, tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
@@ -85,16 +87,16 @@ def test_refuses_a_model_that_is_not_blip(tiny_hf, tmp_path):
     config.update(model_type="bert", architectures=["BertForMaskedLM"])
     (src / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConversionError, match="not a BLIP"):
-        convert(src, tmp_path / "out")
+        convert(ConvertRequest(src, tmp_path / "out"))
 
 
 def test_refuses_a_folder_without_config(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConversionError, match="config.json"):
-        convert(tmp_path / "empty", tmp_path / "out")
+        convert(ConvertRequest(tmp_path / "empty", tmp_path / "out"))
 
 
 def test_unknown_hub_id_offline_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConversionError, match="Hugging Face|connection|no model"):
-        convert("Salesforce/not-a-real-blip-model", tmp_path / "out")
+        convert(ConvertRequest("Salesforce/not-a-real-blip-model", tmp_path / "out"))

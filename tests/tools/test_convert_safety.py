@@ -11,7 +11,9 @@ import openvino
 import pytest
 
 from model_tools.convert.blip import convert
-from model_tools.jobs.progress import Progress, TargetExistsError, atomic_folder, remove_temporaries
+from model_tools.jobs.folders import TargetExistsError, atomic_folder, remove_temporaries
+from model_tools.jobs.progress import Progress
+from model_tools.jobs.requests import ConvertRequest
 from model_tools.runtime import ConversionError, ConvertedModel
 
 
@@ -25,7 +27,7 @@ def users_folder(path):
 def test_overwrite_replaces_only_a_glimpse_model(tiny_hf, tmp_path):
     thesis = users_folder(tmp_path / "thesis")
     with pytest.raises(TargetExistsError, match="not a Glimpse model folder"):
-        convert(tiny_hf["caption"], thesis, overwrite=True)
+        convert(ConvertRequest(tiny_hf["caption"], thesis, overwrite=True))
     assert [p.name for p in thesis.iterdir()] == ["thesis.txt"]
     assert (thesis / "thesis.txt").read_text(encoding="utf-8") == "four years of work"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis"], "nothing left beside it"
@@ -35,11 +37,11 @@ def test_overwrite_refuses_a_file_and_a_link(tiny_hf, tiny_models, tmp_path):
     note = tmp_path / "notes"
     note.write_text("mine", encoding="utf-8")
     with pytest.raises(TargetExistsError, match="not a Glimpse model folder"):
-        convert(tiny_hf["caption"], note, overwrite=True)
+        convert(ConvertRequest(tiny_hf["caption"], note, overwrite=True))
     link = tmp_path / "link"
     link.symlink_to(tiny_models["caption"])  # the model itself is elsewhere: replacing it would follow the link
     with pytest.raises(TargetExistsError, match="not a Glimpse model folder"):
-        convert(tiny_hf["caption"], link, overwrite=True)
+        convert(ConvertRequest(tiny_hf["caption"], link, overwrite=True))
     assert note.read_text(encoding="utf-8") == "mine" and link.is_symlink()
 
 
@@ -49,27 +51,27 @@ def test_existing_output_is_refused_before_loading_anything(tiny_hf, tmp_path):
     (broken / "model.safetensors").write_bytes(b"not weights")
     out = users_folder(tmp_path / "out")
     with pytest.raises(TargetExistsError, match="already exists"):
-        convert(broken, out)
+        convert(ConvertRequest(broken, out))
     with pytest.raises(TargetExistsError, match="not a Glimpse model folder"):
-        convert(broken, out, overwrite=True)
+        convert(ConvertRequest(broken, out, overwrite=True))
     with pytest.raises(TargetExistsError, match="already exists"):
-        convert("Salesforce/blip-vqa-base", out)  # offline in the tests: a download would fail instead
+        convert(ConvertRequest("Salesforce/blip-vqa-base", out))  # offline in the tests: a download would fail instead
     # Without the folder in the way, the same source fails where it really fails.
     with pytest.raises(ConversionError, match="could not load"):
-        convert(broken, tmp_path / "free")
+        convert(ConvertRequest(broken, tmp_path / "free"))
 
 
 @pytest.mark.parametrize("source", ["/nonexistent/blip", "./models/blip", "~/no-such-folder/blip", "a/b/c"])
 def test_a_missing_local_folder_is_named_as_such(tmp_path, source):
     with pytest.raises(ConversionError) as info:
-        convert(source, tmp_path / "out")
+        convert(ConvertRequest(source, tmp_path / "out"))
     assert "There is no folder" in info.value.message and "Repo id" not in str(info.value)
     assert not (tmp_path / "out").exists()
 
 
 def test_a_name_that_is_neither_folder_nor_id(tmp_path):
     with pytest.raises(ConversionError, match="neither a folder here nor a Hugging Face id"):
-        convert("blip vqa base", tmp_path / "out")
+        convert(ConvertRequest("blip vqa base", tmp_path / "out"))
 
 
 def test_a_second_convert_into_the_same_folder_is_refused_while_the_first_runs(tiny_hf, tmp_path):
@@ -79,11 +81,11 @@ def test_a_second_convert_into_the_same_folder_is_refused_while_the_first_runs(t
     def start_another(p: Progress) -> None:
         if p.stage == "text_decoder" and not second:
             try:
-                convert(tiny_hf["caption"], out, name="second")
+                convert(ConvertRequest(tiny_hf["caption"], out, name="second"))
             except TargetExistsError as exc:
                 second.append(exc)
 
-    convert(tiny_hf["vqa"], out, name="first", on_progress=start_another)
+    convert(ConvertRequest(tiny_hf["vqa"], out, name="first"), on_progress=start_another)
     assert second and "Another Glimpse job is writing" in str(second[0])
     model = ConvertedModel.open(out)
     assert (model.name, model.task) == ("first", "vqa")
@@ -100,7 +102,7 @@ def test_a_folder_that_appears_meanwhile_is_kept(tiny_hf, tmp_path, overwrite):
             users_folder(out)
 
     with pytest.raises(TargetExistsError):
-        convert(tiny_hf["caption"], out, overwrite=overwrite, on_progress=user_makes_the_folder)
+        convert(ConvertRequest(tiny_hf["caption"], out, overwrite=overwrite), on_progress=user_makes_the_folder)
     assert [p.name for p in out.iterdir()] == ["thesis.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
@@ -113,7 +115,7 @@ def test_leftovers_of_a_killed_run_go_with_the_next_one(tiny_hf, tmp_path):
     (tmp_path / ".model.lock").touch()
     other = tmp_path / ".other.tmp-12345678"  # another folder's: not ours to judge
     other.mkdir()
-    convert(tiny_hf["caption"], out)
+    convert(ConvertRequest(tiny_hf["caption"], out))
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-12345678", "model"]
 
 
@@ -167,7 +169,7 @@ def test_a_full_disk_is_said_in_one_sentence(tiny_hf, tiny_models, tmp_path, mon
     fail_like_a_full_disk(monkeypatch, exc)
     out = tmp_path / "model"
     with pytest.raises(ConversionError) as info:
-        convert(tiny_hf["vqa"], out)
+        convert(ConvertRequest(tiny_hf["vqa"], out))
     message = info.value.message
     assert message.startswith("Could not write the converted model: the disk is full (need about ")
     assert message.endswith(f" MB at {tmp_path}).")
@@ -180,7 +182,7 @@ def test_a_full_disk_is_said_in_one_sentence(tiny_hf, tiny_models, tmp_path, mon
 def test_other_openvino_errors_are_not_called_a_full_disk(tiny_hf, tmp_path, monkeypatch):
     fail_like_a_full_disk(monkeypatch, RuntimeError("Exception from src/core: unsupported operation aten::foo"))
     with pytest.raises(RuntimeError, match="unsupported operation"):
-        convert(tiny_hf["caption"], tmp_path / "model")
+        convert(ConvertRequest(tiny_hf["caption"], tmp_path / "model"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -193,7 +195,7 @@ def test_a_real_full_disk(tiny_hf, tmp_path):
         pytest.skip("cannot mount a small tmpfs here (needs root); the monkeypatched full disks above stand in")
     try:
         with pytest.raises(ConversionError, match=rf"the disk is full \(need about \d+ MB at {mnt}\)"):
-            convert(tiny_hf["vqa"], mnt / "model")
+            convert(ConvertRequest(tiny_hf["vqa"], mnt / "model"))
         assert list(mnt.iterdir()) == []
     finally:
         subprocess.run(["umount", "--lazy", str(mnt)], check=True)  # OpenVINO may keep the failed file open

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from model_tools.jobs.requests import ImportRequest
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel, GlimpseError
 
@@ -26,28 +27,28 @@ def test_the_bundled_demo_is_not_imported_again(models):
     assert library.DEMO_VQA.is_dir(), "the bundled demo model ships in resources/models"
     before = [m.name for m in library.installed()]
     with pytest.raises(GlimpseError, match="already installed as demo-shapes-vqa .it ships with Glimpse"):
-        library.import_converted(library.DEMO_VQA)
+        library.import_converted(ImportRequest(library.DEMO_VQA))
     with pytest.raises(GlimpseError, match="already installed"):
-        library.import_converted(library.DEMO_VQA, "my-demo")  # another name: still the same model
+        library.import_converted(ImportRequest(library.DEMO_VQA, "my-demo"))  # another name: still the same model
     assert names(models) == []
     assert [m.name for m in library.installed()] == before
 
 
 def test_a_copy_of_an_installed_model_is_recognised(models, tiny_models, tmp_path):
-    first = library.import_converted(tiny_models["caption"], "first")
+    first = library.import_converted(ImportRequest(tiny_models["caption"], "first"))
     elsewhere = shutil.copytree(tiny_models["caption"], tmp_path / "backup" / "caption")  # same files, new place
     with pytest.raises(GlimpseError, match=f"already installed as first .in {first.path}"):
-        library.import_converted(elsewhere, "second")
+        library.import_converted(ImportRequest(elsewhere, "second"))
     with pytest.raises(GlimpseError, match="already installed as first"):
-        library.import_converted(first.path)  # the installed folder itself
+        library.import_converted(ImportRequest(first.path))  # the installed folder itself
     assert names(models) == ["first"]
     # A different model (other files) still imports.
-    other = library.import_converted(tiny_models["vqa"], "other")
+    other = library.import_converted(ImportRequest(tiny_models["vqa"], "other"))
     assert other.task == "vqa" and names(models) == ["first", "other"]
 
 
 def test_delete_removes_only_a_glimpse_model(models, tiny_models):
-    model = library.import_converted(tiny_models["caption"], "tiny")
+    model = ConvertedModel.open(library.import_converted(ImportRequest(tiny_models["caption"], "tiny")).path)
     # Since it was listed, the folder was replaced by the user's own files.
     shutil.rmtree(model.path)
     model.path.mkdir()
@@ -59,7 +60,7 @@ def test_delete_removes_only_a_glimpse_model(models, tiny_models):
 
 
 def test_delete_still_deletes_a_model(models, tiny_models):
-    model = library.import_converted(tiny_models["caption"], "tiny")
+    model = library.import_converted(ImportRequest(tiny_models["caption"], "tiny"))
     library.delete(ConvertedModel.open(model.path))
     assert names(models) == []
 
@@ -68,5 +69,5 @@ def test_import_over_a_folder_is_refused(models, tiny_models):
     (models / "tiny").mkdir(parents=True)
     (models / "tiny" / "thesis.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(GlimpseError, match="already installed"):
-        library.import_converted(tiny_models["caption"], "tiny")
+        library.import_converted(ImportRequest(tiny_models["caption"], "tiny"))
     assert [p.name for p in (models / "tiny").iterdir()] == ["thesis.txt"]

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from model_tools.cli import main
+from model_tools.jobs.requests import QuantizeRequest
 from model_tools.quantize import calibration
 from model_tools.quantize.blip import QuantizationError, quantize
 from model_tools.quantize.calibration import CalibrationError, ModelInputs, load_samples
@@ -54,7 +55,7 @@ def quantized_vqa(tiny_vqa: Path, root: Path) -> tuple[Path, list]:
     if tiny_vqa not in _QUANTIZED:
         folder = shutil.copytree(tiny_vqa, root / "vqa")
         events: list = []
-        quantize(folder, subset_size=SUBSET, on_progress=events.append)
+        quantize(QuantizeRequest(folder, subset_size=SUBSET), on_progress=events.append)
         _QUANTIZED[tiny_vqa] = (folder, events)
     return _QUANTIZED[tiny_vqa]
 
@@ -154,7 +155,7 @@ def test_cancel_leaves_the_folder_as_it_was(fresh):
             cancel.set()
 
     with pytest.raises(Cancelled):
-        quantize(fresh, subset_size=2, on_progress=on_progress, cancel=cancel)
+        quantize(QuantizeRequest(fresh, subset_size=2), on_progress=on_progress, cancel=cancel)
     assert snapshot(fresh) == before
 
 
@@ -164,8 +165,7 @@ def test_cancel_keeps_an_older_int8(quantized, tmp_path):
     cancel = threading.Event()
     with pytest.raises(Cancelled):
         quantize(
-            folder,
-            subset_size=2,
+            QuantizeRequest(folder, subset_size=2),
             cancel=cancel,
             on_progress=lambda p: p.stage == "text_encoder" and cancel.set(),
         )
@@ -194,14 +194,8 @@ def test_cli_caption_model_with_a_folder_and_int4_decoder(tiny_models, tmp_path,
 
 def test_accuracy_control_records_agreement(fresh):
     events = []
-    quantize(
-        fresh,
-        subset_size=2,
-        accuracy_control=True,
-        max_drop=0.99,
-        validation_size=2,
-        on_progress=events.append,
-    )
+    request = QuantizeRequest(fresh, subset_size=2, accuracy_control=True, max_drop=0.99, validation_size=2)
+    quantize(request, on_progress=events.append)
     assert "vision_model" in assert_progress_well_formed(events)
     assert any("Accuracy control" in e.message for e in events)
     ac = ConvertedModel.open(fresh).manifest["precisions"]["int8"]["accuracy_control"]
@@ -302,7 +296,7 @@ def test_vqav2_unreachable_is_a_clear_error(monkeypatch):
 def test_bad_options_are_refused_before_any_work(fresh, kwargs, error, words):
     before = snapshot(fresh)
     with pytest.raises(error, match=words):
-        quantize(fresh, **kwargs)
+        quantize(QuantizeRequest(fresh, **kwargs))
     assert snapshot(fresh) == before
 
 
@@ -311,17 +305,17 @@ def test_folder_without_pictures(fresh, tmp_path):
     empty.mkdir()
     (empty / "readme.txt").write_text("no pictures here")
     with pytest.raises(CalibrationError, match="holds no pictures"):
-        quantize(fresh, calibration=empty)
+        quantize(QuantizeRequest(fresh, calibration=empty))
     only_bad = write_pictures(tmp_path / "bad", 0, bad=2)
     with pytest.raises(CalibrationError, match="None of the 2 pictures"):
-        quantize(fresh, calibration=only_bad)
+        quantize(QuantizeRequest(fresh, calibration=only_bad))
     assert not (fresh / "int8").exists()
 
 
 def test_model_without_fp16(fresh):
     shutil.rmtree(fresh / "fp16")
     with pytest.raises(QuantizationError, match="no fp16/"):
-        quantize(fresh, subset_size=2)
+        quantize(QuantizeRequest(fresh, subset_size=2))
 
 
 def test_cli_errors_are_one_line(fresh, capsys):

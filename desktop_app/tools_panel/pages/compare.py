@@ -37,16 +37,15 @@ from PySide6.QtWidgets import (
 
 from desktop_app.tools_panel.charts import BarChartView
 from desktop_app.tools_panel.job_host import Job, JobRunner
-from desktop_app.tools_panel.page import JobView, ModelPage, PathField
+from desktop_app.tools_panel.job_view import JobView
+from desktop_app.tools_panel.page import ModelPage, PathField
 from desktop_app.widgets.error_dialog import show_error
+from model_tools.jobs.requests import DEFAULT_MAX_NEW_TOKENS, DEFAULT_RUNS, CompareReport, CompareRequest
 from model_tools.library import compare_report as compare_files
 from model_tools.runtime import ConvertedModel, Device, GlimpseError
 
 log = logging.getLogger("glimpse.app.tools")
 
-# compare.py's defaults (not imported: its import chain reaches the training stack).
-DEFAULT_RUNS = 5
-DEFAULT_MAX_NEW_TOKENS = 20
 THUMBNAIL_ROW = 44  # pixels: the picture in each answer row
 LISTED_QUESTIONS = 8
 
@@ -60,10 +59,6 @@ def _buddy(text: str, widget: QWidget) -> QLabel:
     label = QLabel(text)
     label.setBuddy(widget)
     return label
-
-
-def _normalise(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def _pixmap(data: str | None) -> QPixmap | None:
@@ -324,32 +319,31 @@ class ComparePage(ModelPage):
         index = self.device_combo.findData(keep)
         self.device_combo.setCurrentIndex(max(0, index))
 
-    def options(self) -> dict[str, Any]:
-        """The job's arguments: the same names as compare() and `model-tools compare`."""
-        return {
-            "model": str(self.model_combo.model_path() or ""),
-            "device": self.device_combo.currentData() or "CPU",
-            "runs": self.runs.value(),
-            "max_new_tokens": self.max_tokens.value(),
-            "images": self.folder_field.text() if self.folder_radio.isChecked() else None,
-            "baseline": "fp16",
-            "candidate": "int8",
-        }
+    def request(self, model: Path) -> CompareRequest:
+        """The job's request for `model`, from the form: FP16 against INT8."""
+        return CompareRequest(
+            model,
+            device=self.device_combo.currentData() or "CPU",
+            runs=self.runs.value(),
+            max_new_tokens=self.max_tokens.value(),
+            images=self.folder_field.path() if self.folder_radio.isChecked() else None,
+            baseline="fp16",
+            candidate="int8",
+        )
 
     def compare(self, model: Path | None = None) -> bool:
         """Compare FP16 and INT8 of the chosen model (or `model`); False if it did not start."""
         path = self.chosen_model(model, "Choose a model with an INT8 version (make one on the Quantize page).")
         if path is None:
             return False
-        options = self.options()
-        if self.folder_radio.isChecked() and not options["images"]:
+        request = self.request(path)
+        if self.folder_radio.isChecked() and request.images is None:
             self.show_notice("Choose the folder of pictures, or use the built-in samples.")
             return False
         return self.start(
             Job(
-                "compare",
-                options,
-                f"Comparing FP16 and INT8 of {path.name} on {options['device']}",
+                request,
+                f"Comparing FP16 and INT8 of {path.name} on {request.device}",
                 self.name,
                 changes_models=False,
             )
@@ -361,8 +355,8 @@ class ComparePage(ModelPage):
     # -- results --------------------------------------------------------------------------------------------
 
     def _on_job_finished(self, job: Job, result: object) -> None:
-        if job.page == self.name and isinstance(result, dict):
-            self.show_report(result)
+        if job.page == self.name and isinstance(result, CompareReport):
+            self.show_report(result.to_dict())
 
     def show_report(self, report: dict[str, Any]) -> None:
         """Charts, headline and answers of a report (`CompareReport.to_dict()`)."""
@@ -409,7 +403,7 @@ class ComparePage(ModelPage):
     def _fill_answers(self) -> None:
         rows = self.answer_rows()
         if self.only_differing.isChecked():
-            rows = [r for r in rows if _normalise(r["baseline"]) != _normalise(r["candidate"])]
+            rows = [r for r in rows if not compare_files.same_answer(r["baseline"], r["candidate"])]
         self.rows = rows
         thumbnails = (self.report or {}).get("thumbnails") or {}
         icons: dict[str, QIcon] = {}
@@ -419,7 +413,7 @@ class ComparePage(ModelPage):
             QColor(230, 160, 0, 70 if palette.color(QPalette.ColorRole.Base).lightness() > 128 else 90)
         )
         for i, row in enumerate(rows):
-            differs = _normalise(row["baseline"]) != _normalise(row["candidate"])
+            differs = not compare_files.same_answer(row["baseline"], row["candidate"])
             cells = [
                 row["image"],
                 row.get("question", ""),

@@ -20,8 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.tools_panel.job_host import Job, JobRunner
-from desktop_app.tools_panel.page import JobView, PathField, ToolPage
-from model_tools.jobs.progress import is_model_folder
+from desktop_app.tools_panel.job_view import JobView
+from desktop_app.tools_panel.page import PathField, ToolPage
+from model_tools.jobs.folders import is_model_folder
+from model_tools.jobs.requests import ConvertRequest, ModelResult
 from model_tools.library.catalog import CATALOG
 from model_tools.runtime import paths
 
@@ -39,7 +41,7 @@ class ConvertPage(ToolPage):
     def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(runner, parent)
         self._name_edited = False
-        self.last_result: dict | None = None
+        self.last_result: ModelResult | None = None
 
         self.source_group = QButtonGroup(self)
         self.catalog_radio = QRadioButton("&Known model")
@@ -206,8 +208,7 @@ class ConvertPage(ToolPage):
         self.last_result = None
         return self.start(
             Job(
-                "convert",
-                {"source": source_text, "out": str(out), "overwrite": self.overwrite.isChecked()},
+                ConvertRequest(source_text, out, overwrite=self.overwrite.isChecked()),
                 f"Converting {self._short_source(source_text)} to {name}",
                 self.name,
                 targets=[out],
@@ -221,15 +222,15 @@ class ConvertPage(ToolPage):
         self.convert()
 
     def _on_job_finished(self, job: Job, result: object) -> None:
-        if job.page != self.name or not isinstance(result, dict):
+        if job.page != self.name or not isinstance(result, ModelResult):
             return
         self.last_result = result
         self.job_view.outcome.setText(
-            f"✓ Converted to {result.get('path')} (FP16). It is in the model list now; quantize it for a "
+            f"✓ Converted to {result.path} (FP16). It is in the model list now; quantize it for a "
             "smaller, faster INT8 version."
         )
         self.quantize_button.show()
 
     def _on_quantize_clicked(self) -> None:
         if self.last_result:
-            self.page_requested.emit("quantize", Path(self.last_result["path"]))
+            self.page_requested.emit("quantize", self.last_result.path)

@@ -23,8 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.tools_panel.job_host import Job, JobRunner
-from desktop_app.tools_panel.page import JobView, ToolPage, human_bytes
-from model_tools.jobs.progress import is_model_folder
+from desktop_app.tools_panel.job_view import JobView, human_bytes
+from desktop_app.tools_panel.page import ToolPage
+from model_tools.jobs.folders import is_model_folder
+from model_tools.jobs.requests import ConvertRequest, ImportRequest
 from model_tools.library import hub
 from model_tools.library import store as library
 from model_tools.library.catalog import CATALOG, CatalogEntry
@@ -45,8 +47,7 @@ def precisions_text(model: ConvertedModel) -> str:
 def source_text(model: ConvertedModel) -> str:
     if library.is_bundled(model):
         return "Bundled with Glimpse"
-    source = model.manifest.get("source") or {}
-    sid = str(source.get("id") or "")
+    sid = model.spec.source_id
     if not sid:
         return "Imported"
     if Path(sid).is_absolute() or Path(sid).exists():
@@ -297,8 +298,7 @@ class ModelsPage(ToolPage):
         verb = "Resuming the download of" if resumed else "Downloading"
         return self.start(
             Job(
-                "convert",
-                {"source": entry.repo_id, "out": str(out)},
+                ConvertRequest(entry.repo_id, out),
                 f"{verb} {entry.repo_id} and converting it",
                 self.name,
                 targets=[out],
@@ -316,8 +316,7 @@ class ModelsPage(ToolPage):
             return False
         return self.start(
             Job(
-                "convert",
-                {"source": str(folder), "out": str(out)},
+                ConvertRequest(str(folder), out),
                 f"Converting {folder.name}",
                 self.name,
                 targets=[out],
@@ -340,8 +339,7 @@ class ModelsPage(ToolPage):
             return False
         return self.start(
             Job(
-                "import_converted",
-                {"folder": str(folder), "name": name},
+                ImportRequest(folder, name),
                 f"Importing {folder.name}",
                 self.name,
                 targets=[out],
@@ -386,8 +384,7 @@ class ModelsPage(ToolPage):
         """Delete without asking (the confirmation calls this)."""
         return self.start(
             Job(
-                "delete",
-                {"path": str(model.path)},
+                None,
                 f"Deleting {model.name}",
                 self.name,
                 call=lambda: library.delete(model),

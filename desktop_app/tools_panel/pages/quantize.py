@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -26,15 +25,19 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.tools_panel.job_host import Job, JobRunner
-from desktop_app.tools_panel.page import JobView, ModelPage, PathField, human_bytes, stage_name
+from desktop_app.tools_panel.job_view import JobView, human_bytes, stage_name
+from desktop_app.tools_panel.page import ModelPage, PathField
+from model_tools.jobs.requests import (
+    DEFAULT_GROUP_SIZE,
+    DEFAULT_MAX_DROP,
+    DEFAULT_RATIO,
+    DEFAULT_SUBSET_SIZE,
+    QuantizeRequest,
+    QuantizeResult,
+)
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel
 
-# quantize.py's defaults (not imported: that module's import chain reaches NNCF).
-DEFAULT_SUBSET_SIZE = 128
-DEFAULT_GROUP_SIZE = 64
-DEFAULT_RATIO = 0.8
-DEFAULT_MAX_DROP_PERCENT = 1.0
 BUILTIN, FOLDER, VQAV2 = "builtin", "folder", "vqav2"
 SOURCE_NAMES = {BUILTIN: "the built-in samples", VQAV2: "VQAv2"}
 
@@ -54,7 +57,7 @@ class QuantizePage(ModelPage):
 
     def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(runner, quantizable, "No converted model yet: convert one first", "Model to quantize", parent)
-        self.last_result: dict[str, Any] | None = None
+        self.last_result: QuantizeResult | None = None
 
         self.calibration_group = QButtonGroup(self)
         self.builtin_radio = QRadioButton("&Built-in samples")
@@ -116,7 +119,7 @@ class QuantizePage(ModelPage):
         self.max_drop.setObjectName("maxDrop")
         self.max_drop.setRange(0.0, 50.0)
         self.max_drop.setSingleStep(0.5)
-        self.max_drop.setValue(DEFAULT_MAX_DROP_PERCENT)
+        self.max_drop.setValue(DEFAULT_MAX_DROP * 100)
         self.max_drop.setSuffix(" %")
         self.max_drop.setAccessibleName("Maximum drop in agreement")
 
@@ -239,36 +242,34 @@ class QuantizePage(ModelPage):
             self.folder_field.set_path(text)
         self.questions_field.set_path(questions)
 
-    def options(self) -> dict[str, Any]:
-        """The job's arguments: the same names as quantize() and `model-tools quantize`."""
-        int4 = self.int4_radio.isChecked()
-        return {
-            "model": str(self.model_combo.model_path() or ""),
-            "calibration": self.calibration(),
-            "questions": (self.questions_field.text() or None) if not self.vqav2_radio.isChecked() else None,
-            "subset_size": self.subset.value(),
-            "decoder": "int4" if int4 else "int8",
-            "group_size": self.group_size.value() if int4 else None,
-            "ratio": round(self.ratio.value(), 3) if int4 else None,
-            "accuracy_control": self.accuracy.isChecked(),
-            "max_drop": round(self.max_drop.value() / 100, 4) if self.accuracy.isChecked() else None,
-        }
+    def request(self, model: Path) -> QuantizeRequest:
+        """The job's request for `model`, from the form; options the form leaves off keep their defaults."""
+        int4, accuracy = self.int4_radio.isChecked(), self.accuracy.isChecked()
+        return QuantizeRequest(
+            model,
+            calibration=self.calibration(),
+            questions=self.questions_field.path() if not self.vqav2_radio.isChecked() else None,
+            subset_size=self.subset.value(),
+            decoder="int4" if int4 else "int8",
+            group_size=self.group_size.value() if int4 else DEFAULT_GROUP_SIZE,
+            ratio=round(self.ratio.value(), 3) if int4 else DEFAULT_RATIO,
+            accuracy_control=accuracy,
+            max_drop=round(self.max_drop.value() / 100, 4) if accuracy else DEFAULT_MAX_DROP,
+        )
 
     def quantize(self, model: Path | None = None) -> bool:
         """Quantize the chosen model (or `model`) with the form's options; False if it did not start."""
         path = self.chosen_model(model, "Choose a converted model first (convert one on the Convert page).")
         if path is None:
             return False
-        options = self.options()
-        if options["calibration"] == "":
+        request = self.request(path)
+        if request.calibration == "":
             self.show_notice("Choose the folder of calibration pictures, or use the built-in samples.")
             return False
-        mode = options["decoder"].upper()
         return self.start(
             Job(
-                "quantize",
-                options,
-                f"Quantizing {path.name} (decoder {mode})",
+                request,
+                f"Quantizing {path.name} (decoder {request.decoder.upper()})",
                 self.name,
                 targets=[path / "int8"],
             )
@@ -283,15 +284,15 @@ class QuantizePage(ModelPage):
             self.compare_button.hide()
 
     def _on_job_finished(self, job: Job, result: object) -> None:
-        if job.page == self.name and isinstance(result, dict):
+        if job.page == self.name and isinstance(result, QuantizeResult):
             self.show_result(result)
 
-    def show_result(self, result: dict[str, Any]) -> None:
+    def show_result(self, result: QuantizeResult) -> None:
         """Sizes before and after per component, and what calibration was used."""
         self.last_result = result
-        sizes = result["sizes_bytes"]
+        sizes = result.sizes_bytes
         self.sizes.clear()
-        parts = result.get("parts") or {}
+        parts = result.parts or {}
         for part, before in sizes["fp16"].items():
             after = sizes["int8"][part]
             mode = str((parts.get(part) or {}).get("mode") or "int8").split("_")[0].upper()
@@ -310,17 +311,17 @@ class QuantizePage(ModelPage):
             self.sizes.addTopLevelItem(item)
         rows = self.sizes.topLevelItemCount()
         self.sizes.setFixedHeight(self.sizes.header().height() + rows * self.sizes.sizeHintForRow(0) + 6)
-        calib = result.get("calibration") or {}
+        calib = result.calibration or {}
         before, after = sizes["fp16"]["total"], sizes["int8"]["total"]
         text = (
-            f"<b>{result.get('name')}</b>: INT8 written to {result.get('int8')}. "
+            f"<b>{result.name}</b>: INT8 written to {result.int8}. "
             f"{human_bytes(before)} before, {human_bytes(after)} after. "
             f"Calibrated on {calib.get('samples', '?')} samples from {SOURCE_NAMES.get(calib.get('source'), calib.get('source', '?'))}"
         )
         if calib.get("skipped"):
             text += f" ({calib['skipped']} unreadable pictures skipped)"
         text += "."  # how long it took: the job line above says it (one duration, not two)
-        ac = result.get("accuracy_control")
+        ac = result.accuracy_control
         if ac:
             agreement = ", ".join(f"{p} {v:.0%}" for p, v in (ac.get("agreement") or {}).items())
             text += f" Accuracy control (max drop {ac.get('max_drop', 0):.1%}): same answers as FP16 — {agreement}."
@@ -330,4 +331,4 @@ class QuantizePage(ModelPage):
 
     def _on_compare_clicked(self) -> None:
         if self.last_result:
-            self.page_requested.emit("compare", Path(self.last_result["path"]))
+            self.page_requested.emit("compare", self.last_result.path)

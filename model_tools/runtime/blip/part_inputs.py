@@ -21,12 +21,10 @@ def representative_inputs(
 ) -> dict[str, np.ndarray]:
     """Inputs shaped like real use: one picture; an 8-token question; one decode step after 8 tokens."""
     ov_core = ov_core or core()
-    m = model.manifest
     rng = np.random.default_rng(0)
-    height, width = m["image"]["size"]
-    text = m["text"]
-    layers, heads, head_dim = int(text["layers"]), int(text["heads"]), int(text["head_dim"])
-    vocab = int(text["vocab_size"])
+    height, width = model.spec.image.size
+    text = model.spec.text
+    layers, heads, head_dim, vocab = text.layers, text.heads, text.head_dim, text.vocab_size
     ids = rng.integers(5, max(6, vocab - 1), size=(1, QUESTION_TOKENS), dtype=np.int64)
     pixels = rng.standard_normal((1, 3, height, width), dtype=np.float32)
     if part == VISION:
@@ -62,7 +60,7 @@ def image_embeds_shape(
     """(tokens, width) of the vision model's output for the manifest's picture size, by shape inference."""
     ov_core = ov_core or core()
     vision = ov_core.read_model(str(model.xml(precision, VISION)))
-    height, width = model.manifest["image"]["size"]
+    height, width = model.spec.image.size
     vision.reshape({vision.input(0).get_any_name(): [1, 3, height, width]})
     shape = vision.output(0).get_partial_shape()
     return int(shape[1].get_length()), int(shape[2].get_length())

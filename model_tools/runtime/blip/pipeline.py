@@ -89,7 +89,7 @@ class Part:
         return [result[o] for o in self.compiled.outputs]
 
 
-class _DecoderSession:
+class DecoderSession:
     """The text decoder with its self-attention cache; cross-attention K/V are fixed per image."""
 
     def __init__(self, part: Part, cross_kv: list[np.ndarray], layers: int, heads: int, head_dim: int) -> None:
@@ -238,7 +238,7 @@ class BlipPipeline:
                     ids, truncated = self.tokenizer.encode(prompt)
                     start = start + ids[1:-1]  # [DEC] replaces [CLS]; the closing [SEP] is dropped, as in BLIP
             cross_kv = [np.array(x) for x in self.parts[CROSS_KV]({"encoder_hidden_states": encoder_states})]
-            decoder = _DecoderSession(self.parts[DECODER], cross_kv, self.layers, self.heads, self.head_dim)
+            decoder = DecoderSession(self.parts[DECODER], cross_kv, self.layers, self.heads, self.head_dim)
             max_new_tokens = max(1, min(max_new_tokens, self.max_positions - len(start)))
 
             stream = TextStream(self.tokenizer, on_text)
@@ -350,10 +350,11 @@ def compile_cache_dir(
     cache folder runs wrong (the demo model answered "" instead of "blue"; tests/runtime/test_policy.py).
     A cache folder that cannot be made means running without a cache (slower loads), said once in `notes`.
     """
-    files = model.manifest["precisions"][precision]["files"]
+    files = model.spec.precisions[precision].files
     digest = hashlib.sha256()
     for ext in ("xml", "bin"):
-        digest.update(str(files.get(f"{precision}/{part}.{ext}", {}).get("sha256", "")).encode())
+        record = files.get(f"{precision}/{part}.{ext}")
+        digest.update((record.sha256 if record else "").encode())
     digest.update(json.dumps([device, config], sort_keys=True, default=str).encode())
     root = paths.cache_path() / "ov"
     folder = root / digest.hexdigest()[:32]
