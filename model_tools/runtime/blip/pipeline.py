@@ -347,7 +347,7 @@ def compile_cache_dir(
     OpenVINO keys a model read from a path by the path and the .xml's mtime; a folder per content keeps a
     part replaced in place (new .bin, old .xml mtime) from running the old compiled weights. The device and
     config are in the key too: with OpenVINO 2026.4, a bf16 compile of a part whose f32 blob is in the same
-    cache folder runs wrong (the demo model answered "" instead of "blue"; tests/runtime/test_policy.py).
+    cache folder runs wrong (the demo model answered "" instead of "blue"; tests/runtime/test_precision.py).
     A cache folder that cannot be made means running without a cache (slower loads), said once in `notes`.
     """
     files = model.spec.precisions[precision].files

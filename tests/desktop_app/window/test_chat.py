@@ -11,7 +11,7 @@ from PySide6.QtGui import QKeySequence
 
 from desktop_app.session.workers import GenerationWorker
 from model_tools.runtime import ConvertedModel, load
-from tests.gui.conftest import (
+from tests.desktop_app.conftest import (
     ANSWER_TIMEOUT_MS,
     LOAD_TIMEOUT_MS,
     error_dialog,

@@ -20,9 +20,15 @@ from desktop_app.session.workers import GenerationWorker
 from desktop_app.widgets import theme
 from model_tools.library import store as library
 from model_tools.runtime import ModelNotFoundError, load
-from tests.gui.conftest import ANSWER_TIMEOUT_MS, LOAD_TIMEOUT_MS, error_dialog, open_pictures, wait_answer
+from tests.desktop_app.conftest import (
+    ANSWER_TIMEOUT_MS,
+    LOAD_TIMEOUT_MS,
+    error_dialog,
+    open_pictures,
+    wait_answer,
+)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_missing_model_folder_shows_the_presenter_not_a_crash(qtbot, make_window, tmp_path, picture_files):

@@ -19,7 +19,7 @@ from model_tools.jobs.requests import CompareRequest
 from model_tools.library import compare_report as compare_files
 from model_tools.library import store as library
 from model_tools.quantize import calibration
-from tests.gui.conftest import JobEvents as Events
+from tests.desktop_app.conftest import JobEvents as Events
 
 pytestmark = pytest.mark.usefixtures("private_models")
 

@@ -8,7 +8,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
 from desktop_app.session.conversation import Conversation
-from tests.gui.conftest import ANSWER_TIMEOUT_MS, error_dialog, open_pictures, wait_answer
+from tests.desktop_app.conftest import ANSWER_TIMEOUT_MS, error_dialog, open_pictures, wait_answer
 
 
 def test_save_export_and_reopen(qtbot, make_window, vqa_with_partner, picture_files, tmp_path, monkeypatch):

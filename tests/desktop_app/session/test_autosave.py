@@ -7,7 +7,7 @@ import json
 from PySide6.QtCore import Qt
 
 from desktop_app.session.autosave import autosave_file
-from tests.gui.conftest import ANSWER_TIMEOUT_MS, open_pictures, wait_answer
+from tests.desktop_app.conftest import ANSWER_TIMEOUT_MS, open_pictures, wait_answer
 
 
 def _restarted(qtbot, make_window, model, old):

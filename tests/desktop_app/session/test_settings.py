@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from desktop_app.session.settings import Settings, load_settings, save_settings, settings_file
-from tests.gui.conftest import LOAD_TIMEOUT_MS, open_pictures
+from tests.desktop_app.conftest import LOAD_TIMEOUT_MS, open_pictures
 
 
 def test_settings_round_trip_across_restarts(qtbot, make_window, tiny_models, picture_files, private_config):

@@ -18,7 +18,7 @@ from desktop_app.session.model_session import ModelSession, ModelSpec
 from desktop_app.session.settings import Settings
 from model_tools.library import store as library
 from model_tools.runtime import DeviceUnavailableError, GlimpseError, ModelNotFoundError
-from tests.gui.conftest import LOAD_TIMEOUT_MS
+from tests.desktop_app.conftest import LOAD_TIMEOUT_MS
 
 
 class Heard:

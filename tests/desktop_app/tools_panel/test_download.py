@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.gui.conftest import JobEvents as Events
+from tests.desktop_app.conftest import JobEvents as Events
 
 JOB_TIMEOUT_MS = 120_000
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REPO_ID = "Salesforce/blip-vqa-base"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 CHUNK = 8192
@@ -140,7 +140,7 @@ CHILD = [
     sys.executable,
     "-c",
     f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-    "from tests.gui.test_tools_download import child_main; child_main()",
+    "from tests.desktop_app.tools_panel.test_download import child_main; child_main()",
 ]
 
 

@@ -16,7 +16,7 @@ from desktop_app.widgets.model_bar import ModelBar
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel
 from model_tools.synthetic import shapes
-from tests.gui.conftest import (
+from tests.desktop_app.conftest import (
     ANSWER_TIMEOUT_MS,
     LOAD_TIMEOUT_MS,
     error_dialog,

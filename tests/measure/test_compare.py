@@ -18,7 +18,7 @@ from model_tools.library import store as library
 from model_tools.measure.compare import CompareError, CompareReport, compare, save_chart, summary
 from model_tools.quantize import calibration
 from model_tools.runtime import Cancelled, CorruptModelError, ModelNotFoundError
-from tests.tools.test_quantize import quantized_vqa
+from tests.quantize.test_blip import quantized_vqa
 
 STAGES_VQA = ["vision", "text_encoder", "first_token", "per_token", "end_to_end"]
 STAGES_PARTS = ["vision_model", "text_encoder", "text_decoder_cross_kv", "text_decoder"]

@@ -21,8 +21,8 @@ from desktop_app.tools_panel import ModelToolsWindow
 from desktop_app.widgets.error_dialog import ErrorDialog
 from model_tools.jobs.requests import ImportRequest, QuantizeRequest
 from model_tools.runtime import ConvertedModel
-from tests.gui.conftest import JOB_TIMEOUT_MS, LOAD_TIMEOUT_MS, run_queue_wait
-from tests.gui.conftest import JobEvents as Events
+from tests.desktop_app.conftest import JOB_TIMEOUT_MS, LOAD_TIMEOUT_MS, run_queue_wait
+from tests.desktop_app.conftest import JobEvents as Events
 
 SUBSET = 4
 
@@ -405,7 +405,7 @@ def test_panel_imports_no_training_stack():
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))

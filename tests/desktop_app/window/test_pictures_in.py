@@ -8,7 +8,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from tests.gui.conftest import ANSWER_TIMEOUT_MS, error_dialog, open_pictures, wait_answer
+from tests.desktop_app.conftest import ANSWER_TIMEOUT_MS, error_dialog, open_pictures, wait_answer
 
 
 def drop(win, mime: QMimeData) -> None:

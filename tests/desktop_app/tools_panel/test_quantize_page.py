@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from model_tools.library import store as library
-from tests.gui.conftest import JobEvents as Events
+from tests.desktop_app.conftest import JobEvents as Events
 
 SUBSET = 4
 

@@ -11,7 +11,7 @@ from desktop_app.tools_panel.job_host import Job
 from model_tools.jobs.requests import ConvertRequest
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel
-from tests.gui.conftest import JobEvents as Events
+from tests.desktop_app.conftest import JobEvents as Events
 
 pytestmark = pytest.mark.usefixtures("private_models")
 
