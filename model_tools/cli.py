@@ -210,12 +210,13 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     import openvino as ov
 
-    from model_tools.runtime import check_device, paths
+    from model_tools.runtime import check_device
     from model_tools.runtime import precision as policy
+    from model_tools.runtime.compile_cache import cache_root
 
     device = check_device(args.device)
     report: dict[str, Any] = {"openvino": ov.get_version(), "device": device, **policy.report(device)}
-    cache = paths.cache_path() / "ov"
+    cache = cache_root()
     blobs = list(cache.glob("*/*.blob")) if cache.is_dir() else []
     existing = next(d for d in (cache, *cache.parents) if d.exists())
     writable = existing.is_dir() and os.access(existing, os.W_OK)

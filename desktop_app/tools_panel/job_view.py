@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.tools_panel.job_host import Job, JobRunner
+from desktop_app.widgets.labels import text_label
 from model_tools.jobs.progress import Progress
 from model_tools.runtime.errors import explain
 
@@ -94,26 +94,19 @@ class JobView(QFrame):
         self._stage_started = 0.0
         self._last_message = ""
 
-        self.title = QLabel()
-        self.title.setObjectName("jobTitle")
-        self.stage = QLabel()
-        self.stage.setObjectName("jobStage")
-        self.stage.setWordWrap(True)
+        self.title = text_label("jobTitle")
+        self.stage = text_label("jobStage", wrap=True)
         self.bar = QProgressBar()
         self.bar.setObjectName("jobProgress")
         self.bar.setRange(0, BAR_STEPS)
         self.bar.setAccessibleName("Job progress")
         self.bar.setMinimumWidth(280)
-        self.elapsed = QLabel()
-        self.elapsed.setObjectName("jobElapsed")
+        self.elapsed = text_label("jobElapsed")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelJob")
         self.cancel_button.setAccessibleName("Cancel the job")
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
-        self.outcome = QLabel()
-        self.outcome.setObjectName("jobOutcome")
-        self.outcome.setWordWrap(True)
-        self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.outcome = text_label("jobOutcome", wrap=True, selectable=True)
         self.log: QPlainTextEdit | None = None
 
         row = QHBoxLayout()

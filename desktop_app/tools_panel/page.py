@@ -1,28 +1,71 @@
-"""Pieces every Model Tools page uses: a path field, page scaffolding, the model chooser (the job view is in
-job_view.py)."""
+"""Pieces every Model Tools page uses: choices, number fields, a path field, page scaffolding with its
+start and next-step buttons, the model chooser (the job view is in job_view.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QButtonGroup,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
+    QRadioButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.tools_panel.job_host import Job, JobRunner
+from desktop_app.widgets.labels import text_label
 from model_tools.jobs.progress import NO_TOOLS_FIX, missing_tools
+from model_tools.jobs.requests import ModelResult, Record
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel
+
+SpinBox = TypeVar("SpinBox", QSpinBox, QDoubleSpinBox)
+
+
+def choice_group(owner: QWidget, prefix: str, buttons: dict[str, QRadioButton]) -> QButtonGroup:
+    """The radio buttons of one choice (key -> button), each named `<prefix>_<key>`; the first is checked."""
+    group = QButtonGroup(owner)
+    for key, button in buttons.items():
+        button.setObjectName(f"{prefix}_{key}")
+        group.addButton(button)
+    next(iter(buttons.values())).setChecked(True)
+    return group
+
+
+def number_field(
+    box: SpinBox,
+    name: str,
+    spoken: str,
+    bounds: tuple[float, float],
+    value: float,
+    *,
+    step: float = 0,
+    suffix: str = "",
+    tip: str = "",
+) -> SpinBox:
+    """`box` (a QSpinBox or QDoubleSpinBox) set up: object name, the name screen readers say, range, value."""
+    box.setObjectName(name)
+    box.setAccessibleName(spoken)
+    box.setRange(*bounds)
+    if step:
+        box.setSingleStep(step)
+    box.setValue(value)
+    if suffix:
+        box.setSuffix(suffix)
+    if tip:
+        box.setToolTip(tip)
+    return box
 
 
 class PathField(QWidget):
@@ -89,18 +132,12 @@ class ToolPage(QWidget):
         self.runner = runner
         self.setObjectName(f"{self.name}Page")
         self.start_buttons: list[QAbstractButton] = []
-        title = QLabel(self.heading)
-        title.setObjectName("pageTitle")
-        blurb = QLabel(self.blurb)
-        blurb.setObjectName("pageBlurb")
-        blurb.setWordWrap(True)
-        self.notice = QLabel()
-        self.notice.setObjectName("pageNotice")
-        self.notice.setWordWrap(True)
+        self.last_result: ModelResult | None = None  # the model this page's last job made, for the next step
+        title = text_label("pageTitle", self.heading)
+        blurb = text_label("pageBlurb", self.blurb, wrap=True)
+        self.notice = text_label("pageNotice", wrap=True)
         self.notice.hide()
-        self.tools_note = QLabel()  # stays while this Glimpse lacks the conversion tools
-        self.tools_note.setObjectName("pageNotice")
-        self.tools_note.setWordWrap(True)
+        self.tools_note = text_label("pageNotice", wrap=True)  # stays while the conversion tools are missing
         self.tools_note.hide()
         self.tools_buttons: list[QAbstractButton] = []
         self.body = QVBoxLayout(self)
@@ -127,6 +164,45 @@ class ToolPage(QWidget):
             return False
         self.notice.hide()
         return True
+
+    def start_job(
+        self, request: Record, title: str, *, makes: Path | None = None, changes_models: bool = True
+    ) -> bool:
+        """Start `request` as this page's job (see `start`); `makes`: the folder it builds, removed if its
+        process is killed."""
+        targets = [makes] if makes is not None else []
+        return self.start(Job(request, title, self.name, changes_models=changes_models, targets=targets))
+
+    def start_button(
+        self,
+        text: str,
+        name: str,
+        clicked: Callable[[], object],
+        *,
+        default: bool = False,
+        idle_tip: str = "",
+    ) -> QPushButton:
+        """A button that calls `clicked` (e.g. `self.convert`, which starts the page's job); list it in
+        `start_buttons` so that it waits while a job runs. `idle_tip`: its tooltip while none runs."""
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.setDefault(default)
+        if idle_tip:
+            button.setProperty("idleTip", idle_tip)
+        button.clicked.connect(lambda: clicked())  # without the `checked` argument clicked() sends
+        return button
+
+    def next_step_button(self, text: str, name: str, page: str) -> QPushButton:
+        """A button, hidden until the page shows it with `last_result`, that opens `page` on that model."""
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.clicked.connect(lambda: self._open_result_on(page))
+        button.hide()
+        return button
+
+    def _open_result_on(self, page: str) -> None:
+        if self.last_result is not None:
+            self.page_requested.emit(page, self.last_result.path)
 
     def show_notice(self, text: str) -> None:
         self.notice.setText(text)

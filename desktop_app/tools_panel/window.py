@@ -23,7 +23,7 @@ from desktop_app.tools_panel.pages.convert import ConvertPage
 from desktop_app.tools_panel.pages.models import ModelsPage
 from desktop_app.tools_panel.pages.quantize import QuantizePage
 from desktop_app.widgets.error_dialog import ErrorContext, error_context_of, set_error_context, show_error
-from desktop_app.widgets.theme import is_dark, mix
+from desktop_app.widgets.theme import is_dark, mix, palette_colors
 
 log = logging.getLogger("glimpse.app.tools")
 
@@ -38,11 +38,7 @@ ICONS = {
 
 def style_sheet(palette: QPalette) -> str:
     """The window's own look, from palette roles (light and dark alike), on top of the app's sheet."""
-    base = palette.color(QPalette.ColorRole.Base)
-    window = palette.color(QPalette.ColorRole.Window)
-    text = palette.color(QPalette.ColorRole.WindowText)
-    mid = palette.color(QPalette.ColorRole.Mid)
-    highlight = palette.color(QPalette.ColorRole.Highlight)
+    base, window, text, mid, highlight = palette_colors(palette)
     dark = is_dark(palette)
     muted = mix(text, window, 0.42)
     border = mix(window, mid, 0.6)

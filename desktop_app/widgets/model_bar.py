@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.widgets.labels import buddy
 from model_tools.runtime import ConvertedModel, Device
 
 OTHER = "__other__"
@@ -52,13 +53,6 @@ def _separator() -> QFrame:
     line.setFrameShape(QFrame.Shape.VLine)
     line.setFrameShadow(QFrame.Shadow.Sunken)
     return line
-
-
-def _buddy(text: str, widget: QWidget) -> QLabel:
-    """A label whose mnemonic (&) moves the focus to `widget`."""
-    label = QLabel(text)
-    label.setBuddy(widget)
-    return label
 
 
 def _spin_box(name: str, maximum: int, accessible_name: str, tip: str) -> QSpinBox:
@@ -180,17 +174,17 @@ class ModelBar(QWidget):
         layout.setContentsMargins(8, 4, 8, 4)
         layout.setSpacing(8)
         for widget in (
-            _buddy("&Model", self.model_combo),
+            buddy("&Model", self.model_combo),
             self.model_combo,
             precision_box,
             self.setup,
             _separator(),
-            _buddy("&Device", self.device_combo),
+            buddy("&Device", self.device_combo),
             self.device_combo,
             _separator(),
-            _buddy("Max &tokens", self.max_tokens),
+            buddy("Max &tokens", self.max_tokens),
             self.max_tokens,
-            _buddy("&Beams", self.beams),
+            buddy("&Beams", self.beams),
             self.beams,
         ):
             layout.addWidget(widget)

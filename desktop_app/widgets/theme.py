@@ -6,6 +6,8 @@ changes), the sheet is rebuilt.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -23,12 +25,24 @@ def is_dark(palette: QPalette | None = None) -> bool:
     return palette.color(QPalette.ColorRole.Window).lightness() < 128
 
 
+class PaletteColors(NamedTuple):
+    """The palette roles every style sheet of the app starts from (this one and the Model Tools window's)."""
+
+    base: QColor
+    window: QColor
+    text: QColor  # WindowText
+    mid: QColor
+    highlight: QColor
+
+
+def palette_colors(palette: QPalette) -> PaletteColors:
+    role = QPalette.ColorRole
+    roles = (role.Base, role.Window, role.WindowText, role.Mid, role.Highlight)
+    return PaletteColors(*(palette.color(r) for r in roles))
+
+
 def style_sheet(palette: QPalette) -> str:
-    base = palette.color(QPalette.ColorRole.Base)
-    window = palette.color(QPalette.ColorRole.Window)
-    text = palette.color(QPalette.ColorRole.WindowText)
-    highlight = palette.color(QPalette.ColorRole.Highlight)
-    mid = palette.color(QPalette.ColorRole.Mid)
+    base, window, text, mid, highlight = palette_colors(palette)
     dark = is_dark(palette)
     question_bg = mix(base, highlight, 0.22 if dark else 0.12)
     answer_bg = mix(base, window, 0.5 if dark else 0.35)

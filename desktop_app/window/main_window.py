@@ -1,8 +1,9 @@
 """Glimpse's main window: pictures on the left, the conversation on the right, switches on top.
 
 The window holds the widgets and watches: `ChatController` answers and `ModelSession` chooses and loads
-models, on worker threads, reporting through signals; slots here only update widgets. The menus are in
-actions.py, conversation files in conversation_files.py, pictures coming in in pictures_in.py.
+models, on worker threads, reporting through signals; slots here only update widgets. The widgets and their
+saved layout are in layout.py, the menus in actions.py, conversation files in conversation_files.py, pictures
+coming in in pictures_in.py.
 """
 
 from __future__ import annotations
@@ -11,17 +12,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (
-    QApplication,
-    QFileDialog,
-    QMainWindow,
-    QSplitter,
-    QToolBar,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QWidget
 
 from desktop_app.resources import app_icon, samples
 from desktop_app.session.aio import install_event_loop
@@ -29,17 +22,13 @@ from desktop_app.session.chat_controller import ChatController
 from desktop_app.session.conversation import Conversation, Turn
 from desktop_app.session.model_session import ModelSession, ModelSpec
 from desktop_app.session.settings import Settings, load_settings, save_settings
-from desktop_app.widgets.ask_bar import AskBar
-from desktop_app.widgets.chat import ChatView
-from desktop_app.widgets.error_dialog import ErrorContext, NotificationBar, set_error_context, show_error
-from desktop_app.widgets.image_panel import ImagePanel
-from desktop_app.widgets.model_bar import ModelBar
+from desktop_app.widgets.error_dialog import ErrorContext, set_error_context, show_error
 from desktop_app.widgets.speech import Speaker
-from desktop_app.widgets.status import GlimpseStatusBar
 from desktop_app.widgets.theme import ensure_theme
 from desktop_app.window.actions import build_actions, show_log
 from desktop_app.window.clear_undo import ClearUndo
 from desktop_app.window.conversation_files import ConversationFiles
+from desktop_app.window.layout import build_widgets, restore_layout, save_layout
 from desktop_app.window.pictures_in import PictureIntake
 from model_tools.runtime import paths
 
@@ -49,18 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("glimpse.app.window")
 
 SHUTDOWN_TIMEOUT_MS = 1000
-
-
-def _column(widgets: list[QWidget], *, stretch: int | None = None, margins=(0, 0, 0, 0), name: str = "") -> QWidget:
-    """A widget holding `widgets` one above the other; the one at index `stretch` takes the room left."""
-    column = QWidget()
-    column.setObjectName(name)
-    layout = QVBoxLayout(column)
-    layout.setContentsMargins(*margins)
-    layout.setSpacing(0)
-    for i, widget in enumerate(widgets):
-        layout.addWidget(widget, 1 if i == stretch else 0)
-    return column
 
 
 class MainWindow(QMainWindow):
@@ -107,13 +84,13 @@ class MainWindow(QMainWindow):
         self.session = ModelSession(self.controller, settings, self)  # which model to load
         self.speaker = Speaker(self)
 
-        self._build_widgets()
+        build_widgets(self)  # the model bar, image panel, chat, question box, notices, status bar
         self.pictures = PictureIntake(self)  # Open, paste, drops
         self.files = ConversationFiles(self)  # Open, Save, Export, autosave
         self.clear_undo = ClearUndo(self)
         build_actions(self)
         self._connect()
-        self._restore_geometry()
+        restore_layout(self, settings)
 
         self.model_bar.set_generation(settings.max_new_tokens, settings.num_beams)
         self.model_bar.show_device(settings.device)
@@ -129,30 +106,6 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self, lambda: self._after_start(error))  # the window as context: skipped if gone
 
     # -- building ----------------------------------------------------------------------------------------------
-
-    def _build_widgets(self) -> None:
-        self.model_bar = ModelBar()
-        toolbar = QToolBar("Model")
-        toolbar.setObjectName("modelToolbar")
-        toolbar.setMovable(False)
-        toolbar.addWidget(self.model_bar)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
-        self.toolbar = toolbar
-
-        self.notification = NotificationBar()
-        self.image_panel = ImagePanel()
-        self.chat = ChatView()
-        self.ask_bar = AskBar()
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.setObjectName("mainSplitter")
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(_column([self.image_panel], margins=(12, 12, 6, 12)))
-        self.splitter.addWidget(_column([self.chat, self.ask_bar], stretch=0, name="chatPane"))
-        self.splitter.setStretchFactor(0, 5)
-        self.splitter.setStretchFactor(1, 4)
-        self.setCentralWidget(_column([self.notification, self.splitter], stretch=1))
-        self.status = GlimpseStatusBar()
-        self.setStatusBar(self.status)
 
     def _connect(self) -> None:
         c, s, bar = self.controller, self.session, self.model_bar
@@ -186,15 +139,6 @@ class MainWindow(QMainWindow):
         self.chat.answer_copied.connect(lambda _t: self.status.showMessage("Answer copied.", 3000))
         self.chat.speak_requested.connect(self.speaker.say)
         self.speaker.availability_changed.connect(self._on_speech_availability_changed)
-
-    def _restore_geometry(self) -> None:
-        s = self.settings
-        if not (s.geometry and self.restoreGeometry(QByteArray.fromBase64(s.geometry.encode()))):
-            self.resize(1180, 760)
-        if s.window_state:
-            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
-        if not (s.splitter and self.splitter.restoreState(QByteArray.fromBase64(s.splitter.encode()))):
-            self.splitter.setSizes([620, 520])
 
     def _after_start(self, error: BaseException | None) -> None:
         if error is not None:
@@ -264,13 +208,11 @@ class MainWindow(QMainWindow):
 
     def ask(self, question: str | None = None) -> Turn | None:
         """Ask about the current picture (the question box's text by default; empty: Describe)."""
-        from_box = question is None
-        text = self.ask_bar.edit.toPlainText() if question is None else question
+        typed = self.ask_bar.edit.toPlainText()
+        text = typed if question is None else question
         if not text.strip():
             return self.describe()
-        return self._submit(
-            text, describe=False, from_box=from_box or text == self.ask_bar.edit.toPlainText()
-        )
+        return self._submit(text, describe=False, from_box=text == typed)
 
     def describe(self) -> Turn | None:
         """Ask for a caption of the current picture (with a VQA model: its captioning partner)."""
@@ -347,9 +289,7 @@ class MainWindow(QMainWindow):
 
     def _collect_settings(self) -> None:
         s = self.settings
-        s.geometry = bytes(self.saveGeometry().toBase64().data()).decode()
-        s.window_state = bytes(self.saveState().toBase64().data()).decode()
-        s.splitter = bytes(self.splitter.saveState().toBase64().data()).decode()
+        save_layout(self, s)
         self.session.collect_settings()
         s.max_new_tokens, s.num_beams = self.controller.max_new_tokens, self.controller.num_beams
         s.read_aloud = self.read_aloud_action.isChecked()

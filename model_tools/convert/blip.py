@@ -23,6 +23,7 @@ from model_tools.convert.common import (
     save_tokenizer,
     source_folder,
     tool_versions,
+    traced,
 )
 from model_tools.jobs.folders import atomic_folder, check_target, is_disk_full
 from model_tools.jobs.progress import OnProgress, check_cancel, report
@@ -163,7 +164,7 @@ def _part_spec(model: Any, part: str) -> tuple[Any, tuple[Any, ...], list[str], 
     image_embeds = torch.randn(1, seq, vc.hidden_size)
     if part == VISION:
         return (
-            _Vision(model.vision_model),
+            traced(model.vision_model, _vision),
             (torch.randn(1, 3, vc.image_size, vc.image_size),),
             ["pixel_values"],
             ["image_embeds"],
@@ -171,7 +172,7 @@ def _part_spec(model: Any, part: str) -> tuple[Any, tuple[Any, ...], list[str], 
     if part == TEXT_ENCODER:
         ids = torch.randint(5, tc.vocab_size - 1, (1, 6))
         return (
-            _TextEncoder(model.text_encoder),
+            traced(model.text_encoder, _text_encoder),
             (ids, torch.ones_like(ids), image_embeds),
             ["input_ids", "attention_mask", "image_embeds"],
             ["question_embeds"],
@@ -179,7 +180,7 @@ def _part_spec(model: Any, part: str) -> tuple[Any, tuple[Any, ...], list[str], 
     kv_names = [f"{kind}.{i}" for i in range(layers) for kind in ("key", "value")]
     if part == CROSS_KV:
         return (
-            _CrossKV(model.text_decoder),
+            traced(model.text_decoder, _cross_kv),
             (torch.randn(1, 7, tc.encoder_hidden_size),),
             ["encoder_hidden_states"],
             [f"cross_{n}" for n in kv_names],
@@ -190,7 +191,7 @@ def _part_spec(model: Any, part: str) -> tuple[Any, tuple[Any, ...], list[str], 
         example += [torch.randn(beams, heads, past, head_dim) for _ in range(2 * layers)]
         example += [torch.randn(1, heads, cross, head_dim) for _ in range(2 * layers)]
         return (
-            _Decoder(model.text_decoder),
+            traced(model.text_decoder, _decoder),
             tuple(example),
             ["input_ids"] + [f"past_{n}" for n in kv_names] + [f"cross_{n}" for n in kv_names],
             ["logits"] + [f"present_{n}" for n in kv_names],
@@ -198,105 +199,66 @@ def _part_spec(model: Any, part: str) -> tuple[Any, tuple[Any, ...], list[str], 
     raise ValueError(f"unknown part {part}")
 
 
-def _Vision(vision: Any) -> Any:  # noqa: N802 - reads like a class at the call site
+def _vision(vision: Any, pixel_values: Any) -> Any:
+    return vision(pixel_values=pixel_values)[0]
+
+
+def _text_encoder(encoder: Any, input_ids: Any, attention_mask: Any, image_embeds: Any) -> Any:
     import torch
 
-    class Vision(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.vision = vision
-
-        def forward(self, pixel_values: Any) -> Any:
-            return self.vision(pixel_values=pixel_values)[0]
-
-    return Vision()
-
-
-def _TextEncoder(encoder: Any) -> Any:  # noqa: N802
-    import torch
-
-    class TextEncoder(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = encoder
-
-        def forward(self, input_ids: Any, attention_mask: Any, image_embeds: Any) -> Any:
-            image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long)
-            return self.encoder(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                encoder_hidden_states=image_embeds,
-                encoder_attention_mask=image_mask,
-                return_dict=False,
-            )[0]
-
-    return TextEncoder()
+    image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long)
+    return encoder(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        encoder_hidden_states=image_embeds,
+        encoder_attention_mask=image_mask,
+        return_dict=False,
+    )[0]
 
 
-def _CrossKV(decoder: Any) -> Any:  # noqa: N802
-    import torch
-
-    class CrossKV(torch.nn.Module):
-        """Each decoder layer's cross-attention keys and values, [batch, heads, seq, head_dim]."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.decoder = decoder
-
-        def forward(self, encoder_hidden_states: Any) -> Any:
-            out = []
-            b, s, _ = encoder_hidden_states.shape
-            for layer in self.decoder.bert.encoder.layer:
-                att = layer.crossattention.self
-                shape = (b, s, -1, att.attention_head_size)
-                out.append(att.key(encoder_hidden_states).view(shape).transpose(1, 2))
-                out.append(att.value(encoder_hidden_states).view(shape).transpose(1, 2))
-            return tuple(out)
-
-    return CrossKV()
+def _cross_kv(decoder: Any, encoder_hidden_states: Any) -> Any:
+    """Each decoder layer's cross-attention keys and values, [batch, heads, seq, head_dim]."""
+    out = []
+    b, s, _ = encoder_hidden_states.shape
+    for layer in decoder.bert.encoder.layer:
+        att = layer.crossattention.self
+        shape = (b, s, -1, att.attention_head_size)
+        out.append(att.key(encoder_hidden_states).view(shape).transpose(1, 2))
+        out.append(att.value(encoder_hidden_states).view(shape).transpose(1, 2))
+    return tuple(out)
 
 
-def _Decoder(decoder: Any) -> Any:  # noqa: N802
-    import torch
+def _decoder(decoder: Any, input_ids: Any, *flat: Any) -> Any:
+    """BLIP's text decoder taking and returning flat past tensors (transformers 5.x keeps Cache objects).
+
+    The caches' layers are filled directly: `Cache.update` would start from an empty tensor, which
+    does not trace. Cross-attention K/V come precomputed and are marked as already updated, so the
+    decoder never recomputes them from the encoder states.
+    """
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-    class Decoder(torch.nn.Module):
-        """BLIP's text decoder taking and returning flat past tensors (transformers 5.x keeps Cache objects).
-
-        The caches' layers are filled directly: `Cache.update` would start from an empty tensor, which
-        does not trace. Cross-attention K/V come precomputed and are marked as already updated, so the
-        decoder never recomputes them from the encoder states.
-        """
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.decoder = decoder
-
-        def forward(self, input_ids: Any, *flat: Any) -> Any:
-            n = len(flat) // 4
-            self_cache = DynamicCache(config=self.decoder.config)
-            cross_cache = DynamicCache(config=self.decoder.config)
-            for cache, offset in ((self_cache, 0), (cross_cache, 2 * n)):
-                for i in range(n):
-                    k, v = flat[offset + 2 * i], flat[offset + 2 * i + 1]
-                    layer = cache.layers[i]
-                    layer.lazy_initialization(k, v)
-                    layer.keys, layer.values = k, v
-            cache = EncoderDecoderCache(self_cache, cross_cache)
-            for i in range(n):
-                cache.is_updated[i] = True
-            # Cross-attention runs only when encoder states are given; they are not read (K/V are cached).
-            placeholder = flat[2 * n][:, 0]
-            out = self.decoder(
-                input_ids=input_ids,
-                encoder_hidden_states=placeholder,
-                past_key_values=cache,
-                use_cache=True,
-                return_dict=True,
-            )
-            present = []
-            for i in range(n):
-                present += [self_cache.layers[i].keys, self_cache.layers[i].values]
-            return (out.logits[:, -1, :], *present)
-
-    return Decoder()
+    n = len(flat) // 4
+    self_cache = DynamicCache(config=decoder.config)
+    cross_cache = DynamicCache(config=decoder.config)
+    for cache, offset in ((self_cache, 0), (cross_cache, 2 * n)):
+        for i in range(n):
+            k, v = flat[offset + 2 * i], flat[offset + 2 * i + 1]
+            layer = cache.layers[i]
+            layer.lazy_initialization(k, v)
+            layer.keys, layer.values = k, v
+    cache = EncoderDecoderCache(self_cache, cross_cache)
+    for i in range(n):
+        cache.is_updated[i] = True
+    # Cross-attention runs only when encoder states are given; they are not read (K/V are cached).
+    placeholder = flat[2 * n][:, 0]
+    out = decoder(
+        input_ids=input_ids,
+        encoder_hidden_states=placeholder,
+        past_key_values=cache,
+        use_cache=True,
+        return_dict=True,
+    )
+    present = []
+    for i in range(n):
+        present += [self_cache.layers[i].keys, self_cache.layers[i].values]
+    return (out.logits[:, -1, :], *present)

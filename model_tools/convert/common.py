@@ -11,6 +11,7 @@ import math
 import shutil
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,24 @@ def image_settings(folder: Path, size: list[int]) -> tuple[list[int], list[float
             size = [s, s]
         mean, std = p.get("image_mean", mean), p.get("image_std", std)
     return size, list(mean), list(std)
+
+
+def traced(inner: Any, forward: Callable[..., Any]) -> Any:
+    """A torch module holding `inner` (so tracing sees its weights) whose forward is `forward(inner, *inputs)`.
+
+    A family's parts are then plain functions of the Hugging Face modules, for `export_module`.
+    """
+    import torch
+
+    class Traced(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs: Any) -> Any:
+            return forward(self.inner, *inputs)
+
+    return Traced()
 
 
 def export_module(module: Any, example: tuple[Any, ...], in_names: list[str], out_names: list[str], xml: Path) -> None:

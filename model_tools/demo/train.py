@@ -481,21 +481,14 @@ def train(
         held = HeldOut(eval_pictures)
         log(f"demo training: tasks {', '.join(tasks)}, seed {seed}, batch {batch}, out {out}")
 
-        vqa_model = None
-        if "vqa" in tasks:
-            torch.manual_seed(seed)
-            if init is not None:
-                vqa_model = BlipForQuestionAnswering.from_pretrained(Path(init) / "vqa")
-                log(f"vqa: starting from {Path(init) / 'vqa'}")
-            else:
-                vqa_model = BlipForQuestionAnswering(config)
-            params = sum(p.numel() for p in vqa_model.parameters())
-            log(f"vqa: {params / 1e6:.2f} M parameters, {steps} steps")
-            every = eval_every if eval_every is not None else max(50, steps // 10)
+        def fit_and_save(task: str, model: Any, n_steps: int, every: int, task_minutes: float | None) -> None:
+            """Train `model` for `task`, check it on the large held-out set, save it and the report so far."""
+            params = sum(p.numel() for p in model.parameters())
+            log(f"{task}: {params / 1e6:.2f} M parameters, {n_steps} steps")
             result = _fit(
-                vqa_model,
-                "vqa",
-                steps,
+                model,
+                task,
+                n_steps,
                 seed=seed,
                 batch=batch,
                 text=text,
@@ -504,16 +497,28 @@ def train(
                 cancel=cancel,
                 eval_every=every,
                 workers=workers,
-                minutes=minutes,
+                minutes=task_minutes,
                 lr=lr,
             )
-            final = eval_vqa(vqa_model, text, HeldOut(final_eval_pictures)) if final_eval_pictures else None
+            evaluate = eval_vqa if task == "vqa" else eval_caption
+            final = evaluate(model, text, HeldOut(final_eval_pictures)) if final_eval_pictures else None
             if final:
-                log(f"vqa final on {final_eval_pictures} held-out pictures: {format_result(final)}")
-            _save(vqa_model, vocab, out / "vqa")
-            report["vqa"] = {**result, "parameters": params, "final_large": final}
+                log(f"{task} final on {final_eval_pictures} held-out pictures: {format_result(final)}")
+            _save(model, vocab, out / task)
+            report[task] = {**result, "parameters": params, "final_large": final}
             report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-            log(f"vqa: saved {out / 'vqa'} after {result['seconds'] / 60:.1f} min")
+            log(f"{task}: saved {out / task} after {result['seconds'] / 60:.1f} min")
+
+        vqa_model = None
+        if "vqa" in tasks:
+            torch.manual_seed(seed)
+            if init is not None:
+                vqa_model = BlipForQuestionAnswering.from_pretrained(Path(init) / "vqa")
+                log(f"vqa: starting from {Path(init) / 'vqa'}")
+            else:
+                vqa_model = BlipForQuestionAnswering(config)
+            every = eval_every if eval_every is not None else max(50, steps // 10)
+            fit_and_save("vqa", vqa_model, steps, every, minutes)
 
         if "caption" in tasks:
             n_caption = caption_steps if caption_steps is not None else max(1, steps // 3)
@@ -527,33 +532,8 @@ def train(
                 emb = vqa_model.text_decoder.bert.embeddings.state_dict()
                 cap_model.text_decoder.bert.embeddings.load_state_dict(emb)
                 log("caption: vision encoder and word embeddings start from the VQA model")
-            params = sum(p.numel() for p in cap_model.parameters())
-            log(f"caption: {params / 1e6:.2f} M parameters, {n_caption} steps")
             every = eval_every if eval_every is not None else max(50, n_caption // 6)
-            result = _fit(
-                cap_model,
-                "caption",
-                n_caption,
-                seed=seed,
-                batch=batch,
-                text=text,
-                held=held,
-                log=log,
-                cancel=cancel,
-                eval_every=every,
-                workers=workers,
-                minutes=caption_minutes,
-                lr=lr,
-            )
-            final = (
-                eval_caption(cap_model, text, HeldOut(final_eval_pictures)) if final_eval_pictures else None
-            )
-            if final:
-                log(f"caption final on {final_eval_pictures} held-out pictures: {format_result(final)}")
-            _save(cap_model, vocab, out / "caption")
-            report["caption"] = {**result, "parameters": params, "final_large": final}
-            report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-            log(f"caption: saved {out / 'caption'} after {result['seconds'] / 60:.1f} min")
+            fit_and_save("caption", cap_model, n_caption, every, caption_minutes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log("demo training: done")

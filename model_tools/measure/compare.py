@@ -323,7 +323,7 @@ def part_latencies(
 ) -> dict[str, float]:
     """Median ms of each part on its own, on representative inputs (the family's compare hook)."""
     from model_tools.runtime import families
-    from model_tools.runtime.blip.pipeline import compile_cache_dir
+    from model_tools.runtime.compile_cache import compile_cache_dir
     from model_tools.runtime.devices import core
 
     model = ConvertedModel.open(model_dir)

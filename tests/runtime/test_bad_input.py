@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import struct
 
 import numpy as np
@@ -131,13 +130,6 @@ def test_overlong_question_is_truncated_not_a_crash(tiny_models, images):
     assert answer.truncated_question
     assert limit < 5 * 200
     assert pipe.ask(images[0], "什么颜色? ¿qué color? 🟥", max_new_tokens=3).token_ids  # unknown words -> [UNK]
-
-
-@pytest.fixture
-def model_copy(tiny_models, tmp_path):
-    target = tmp_path / "copy"
-    shutil.copytree(tiny_models["vqa"], target)
-    return target
 
 
 def test_missing_file_is_named(model_copy):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from model_tools.runtime.manifest import Manifest
 from model_tools.runtime.model_folder import ConvertedModel, file_record, write_json_atomic
 
 DEMOS = Path(__file__).resolve().parents[2] / "resources" / "models"
-
-
-@pytest.fixture
-def model_copy(tiny_models, tmp_path):
-    target = tmp_path / "copy"
-    shutil.copytree(tiny_models["vqa"], target)
-    return target
 
 
 def _manifest(folder: Path) -> dict:

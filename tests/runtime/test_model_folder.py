@@ -13,13 +13,6 @@ from model_tools.runtime import model_folder as md
 from model_tools.runtime.model_folder import ConvertedModel, file_record, write_json_atomic
 
 
-@pytest.fixture
-def model_copy(tiny_models, tmp_path):
-    target = tmp_path / "copy"
-    shutil.copytree(tiny_models["vqa"], target)
-    return target
-
-
 def _alter_keeping_size_and_mtime(path):
     before = path.stat()
     data = bytearray(path.read_bytes())

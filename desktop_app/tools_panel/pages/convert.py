@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
-    QPushButton,
     QRadioButton,
     QWidget,
 )
 
 from desktop_app.tools_panel.job_host import Job, JobRunner
 from desktop_app.tools_panel.job_view import JobView
-from desktop_app.tools_panel.page import PathField, ToolPage
+from desktop_app.tools_panel.page import PathField, ToolPage, choice_group
+from desktop_app.widgets.labels import text_label
 from model_tools.jobs.folders import is_model_folder
 from model_tools.jobs.requests import ConvertRequest, ModelResult
 from model_tools.library.catalog import CATALOG
@@ -41,20 +38,15 @@ class ConvertPage(ToolPage):
     def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(runner, parent)
         self._name_edited = False
-        self.last_result: ModelResult | None = None
 
-        self.source_group = QButtonGroup(self)
         self.catalog_radio = QRadioButton("&Known model")
         self.hub_radio = QRadioButton("&Hugging Face id")
         self.folder_radio = QRadioButton("&Local folder")
-        for key, radio in (
-            (CATALOG_SOURCE, self.catalog_radio),
-            (HUB_SOURCE, self.hub_radio),
-            (FOLDER_SOURCE, self.folder_radio),
-        ):
-            radio.setObjectName(f"source_{key}")
-            self.source_group.addButton(radio)
-        self.catalog_radio.setChecked(True)
+        self.source_group = choice_group(
+            self,
+            "source",
+            {CATALOG_SOURCE: self.catalog_radio, HUB_SOURCE: self.hub_radio, FOLDER_SOURCE: self.folder_radio},
+        )
         self.catalog_combo = QComboBox()
         self.catalog_combo.setObjectName("catalogCombo")
         self.catalog_combo.setAccessibleName("Known model")
@@ -74,9 +66,7 @@ class ConvertPage(ToolPage):
         self.name_edit.textEdited.connect(self._on_name_edited)
         self.overwrite = QCheckBox("&Replace a model of that name")
         self.overwrite.setObjectName("overwriteCheck")
-        self.where = QLabel()
-        self.where.setObjectName("outputLocation")
-        self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.where = text_label("outputLocation", selectable=True)
 
         source_box = QGroupBox("Source")
         form = QFormLayout(source_box)
@@ -91,15 +81,9 @@ class ConvertPage(ToolPage):
         out.addRow("", self.overwrite)
         out.addRow("", self.where)
 
-        self.convert_button = QPushButton("Convert")
-        self.convert_button.setObjectName("convertButton")
-        self.convert_button.setDefault(True)
-        self.convert_button.clicked.connect(self._on_convert_clicked)
-        self.quantize_button = QPushButton("Quantize It…")
-        self.quantize_button.setObjectName("quantizeResultButton")
+        self.convert_button = self.start_button("Convert", "convertButton", self.convert, default=True)
+        self.quantize_button = self.next_step_button("Quantize It…", "quantizeResultButton", "quantize")
         self.quantize_button.setToolTip("Make an INT8 version of the converted model")
-        self.quantize_button.clicked.connect(self._on_quantize_clicked)
-        self.quantize_button.hide()
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.quantize_button)
@@ -206,20 +190,14 @@ class ConvertPage(ToolPage):
             return False
         self.quantize_button.hide()
         self.last_result = None
-        return self.start(
-            Job(
-                ConvertRequest(source_text, out, overwrite=self.overwrite.isChecked()),
-                f"Converting {self._short_source(source_text)} to {name}",
-                self.name,
-                targets=[out],
-            )
+        return self.start_job(
+            ConvertRequest(source_text, out, overwrite=self.overwrite.isChecked()),
+            f"Converting {self._short_source(source_text)} to {name}",
+            makes=out,
         )
 
     def _short_source(self, source: str) -> str:
         return f"the folder {Path(source).name}" if self.source_kind() == FOLDER_SOURCE else source
-
-    def _on_convert_clicked(self) -> None:
-        self.convert()
 
     def _on_job_finished(self, job: Job, result: object) -> None:
         if job.page != self.name or not isinstance(result, ModelResult):
@@ -230,7 +208,3 @@ class ConvertPage(ToolPage):
             "smaller, faster INT8 version."
         )
         self.quantize_button.show()
-
-    def _on_quantize_clicked(self) -> None:
-        if self.last_result:
-            self.page_requested.emit("quantize", self.last_result.path)

@@ -12,47 +12,27 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
-    QLabel,
     QMessageBox,
     QPushButton,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.tools_panel.job_host import Job, JobRunner
 from desktop_app.tools_panel.job_view import JobView, human_bytes
+from desktop_app.tools_panel.model_lists import CatalogList, InstalledList, installed_folder
 from desktop_app.tools_panel.page import ToolPage
+from desktop_app.widgets.labels import text_label
 from model_tools.jobs.folders import is_model_folder
 from model_tools.jobs.requests import ConvertRequest, ImportRequest
 from model_tools.library import hub
 from model_tools.library import store as library
-from model_tools.library.catalog import CATALOG, CatalogEntry
+from model_tools.library.catalog import CatalogEntry
 from model_tools.library.catalog import find as find_entry
 from model_tools.runtime import ConvertedModel, paths
 from model_tools.runtime.errors import GlimpseError
 
 log = logging.getLogger("glimpse.app.tools")
-
-PATH_ROLE = Qt.ItemDataRole.UserRole
-TASKS = {"vqa": "Questions", "caption": "Captions"}
-
-
-def precisions_text(model: ConvertedModel) -> str:
-    return ", ".join(library.precision_label(model, p) for p in model.precisions) or "none"
-
-
-def source_text(model: ConvertedModel) -> str:
-    if library.is_bundled(model):
-        return "Bundled with Glimpse"
-    sid = model.spec.source_id
-    if not sid:
-        return "Imported"
-    if Path(sid).is_absolute() or Path(sid).exists():
-        return f"Folder: {Path(sid).name}"
-    return f"Hugging Face: {sid}"
 
 
 class ModelsPage(ToolPage):
@@ -68,38 +48,23 @@ class ModelsPage(ToolPage):
         self._confirm: QMessageBox | None = None
 
         installed_box = QGroupBox("Installed")
-        self.installed = QTreeWidget()
-        self.installed.setObjectName("installedModels")
-        self.installed.setAccessibleName("Installed models")
-        self.installed.setRootIsDecorated(False)
-        self.installed.setAlternatingRowColors(True)
-        self.installed.setUniformRowHeights(True)
-        self.installed.setHeaderLabels(["Name", "Task", "Precisions", "Size", "Source"])
-        header = self.installed.header()
-        header.setStretchLastSection(True)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.installed = InstalledList()
         self.installed.itemSelectionChanged.connect(self._on_installed_selection_changed)
-        self.import_hf_button = QPushButton("Import Hugging Face Folder…")
-        self.import_hf_button.setObjectName("importHfButton")
-        self.import_hf_button.setProperty(
-            "idleTip", "Convert a BLIP model folder (config.json + safetensors)"
-        )
-        self.import_hf_button.clicked.connect(self.choose_hf_folder)
-        self.import_converted_button = QPushButton("Import Converted Folder…")
-        self.import_converted_button.setObjectName("importConvertedButton")
-        self.import_converted_button.setProperty(
-            "idleTip", "Copy a folder made by Glimpse (with manifest.json)"
-        )
-        self.import_converted_button.clicked.connect(self.choose_converted_folder)
-        self.delete_button = QPushButton("Delete…")
-        self.delete_button.setObjectName("deleteModelButton")
-        self.delete_button.setProperty("idleTip", "Remove the selected model from your models folder")
-        self.delete_button.clicked.connect(self._on_delete_clicked)
+        self.import_hf_button = self.start_button(
+            "Import Hugging Face Folder…", "importHfButton", self.choose_hf_folder,
+            idle_tip="Convert a BLIP model folder (config.json + safetensors)",
+        )  # fmt: skip
+        self.import_converted_button = self.start_button(
+            "Import Converted Folder…", "importConvertedButton", self.choose_converted_folder,
+            idle_tip="Copy a folder made by Glimpse (with manifest.json)",
+        )  # fmt: skip
+        self.delete_button = self.start_button(
+            "Delete…", "deleteModelButton", self.request_delete,
+            idle_tip="Remove the selected model from your models folder",
+        )  # fmt: skip
         self.open_folder_button = QPushButton("Show Folder")
         self.open_folder_button.clicked.connect(self._on_open_folder_clicked)
-        self.location = QLabel()
-        self.location.setObjectName("modelsLocation")
-        self.location.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.location = text_label("modelsLocation", selectable=True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.import_hf_button)
         buttons.addWidget(self.import_converted_button)
@@ -112,23 +77,13 @@ class ModelsPage(ToolPage):
         box.addLayout(buttons)
 
         catalog_box = QGroupBox("Download from Hugging Face")
-        self.catalog = QTreeWidget()
-        self.catalog.setObjectName("catalog")
-        self.catalog.setAccessibleName("BLIP models to download")
-        self.catalog.setRootIsDecorated(False)
-        self.catalog.setUniformRowHeights(True)
-        self.catalog.setHeaderLabels(["Model", "Task", "Download", "Status"])
-        self.catalog.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.catalog.header().setStretchLastSection(True)
+        self.catalog = CatalogList()
         self.catalog.itemSelectionChanged.connect(self._update_download_button)
         self.catalog.itemDoubleClicked.connect(lambda *_: self._on_download_clicked())
-        self.download_button = QPushButton("Download and Convert")
-        self.download_button.setObjectName("downloadButton")
-        self.download_button.setDefault(True)
-        self.download_button.clicked.connect(self._on_download_clicked)
-        self.catalog_hint = QLabel()
-        self.catalog_hint.setObjectName("catalogHint")
-        self.catalog_hint.setWordWrap(True)
+        self.download_button = self.start_button(
+            "Download and Convert", "downloadButton", self._on_download_clicked, default=True
+        )
+        self.catalog_hint = text_label("catalogHint", wrap=True)
         row = QHBoxLayout()
         row.addWidget(self.catalog_hint, 1)
         row.addWidget(self.download_button)
@@ -153,94 +108,23 @@ class ModelsPage(ToolPage):
 
     def refresh(self) -> None:
         """Re-read the installed models and the catalog's state (installed, partly downloaded)."""
-        selected = self.selected_model()
-        self.installed.clear()
         self.location.setText(f"Your models are kept in {paths.models_dir()}")
-        for model in library.installed():
-            try:
-                size = human_bytes(library.size_on_disk(model))
-            except OSError:
-                size = "?"
-            item = QTreeWidgetItem(
-                [
-                    model.name,
-                    TASKS.get(model.task, model.task),
-                    precisions_text(model),
-                    size,
-                    source_text(model),
-                ]
-            )
-            item.setData(0, PATH_ROLE, str(model.path))
-            item.setToolTip(0, str(model.path))
-            item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.installed.addTopLevelItem(item)
-            if selected is not None and model.path == selected.path:
-                item.setSelected(True)
-        if self.installed.topLevelItemCount() == 0:
-            self.installed.addTopLevelItem(QTreeWidgetItem(["No models yet: download one below."]))
-        self._fill_catalog()
+        self.installed.fill()
+        self.catalog.fill()
+        self._update_download_button()
         self.refresh_buttons()
 
-    def _fill_catalog(self) -> None:
-        current = self.selected_entry()
-        self.catalog.clear()
-        for entry in CATALOG:
-            item = QTreeWidgetItem(
-                [
-                    f"{entry.title}  ·  {entry.repo_id}",
-                    TASKS.get(entry.task, entry.task),
-                    f"≈ {human_bytes(entry.download_mb * 1e6)}",
-                    self.entry_status(entry),
-                ]
-            )
-            item.setData(0, PATH_ROLE, entry.repo_id)
-            item.setToolTip(0, entry.description)
-            self.catalog.addTopLevelItem(item)
-            if current is not None and current.repo_id == entry.repo_id:
-                item.setSelected(True)
-        if not self.catalog.selectedItems():
-            self.catalog.topLevelItem(0).setSelected(True)
-        rows = self.catalog.topLevelItemCount()
-        self.catalog.setFixedHeight(
-            self.catalog.header().sizeHint().height() + rows * self.catalog.sizeHintForRow(0) + 8
-        )
-        self._update_download_button()
-
-    def entry_status(self, entry: CatalogEntry) -> str:
-        if self.installed_path(entry) is not None:
-            return "Installed"
-        cached = hub.cached_bytes(entry.repo_id)
-        if cached:
-            return f"Interrupted at {human_bytes(cached)}: resumes"
-        return "Not downloaded"
-
-    def installed_path(self, entry: CatalogEntry) -> Path | None:
-        folder = paths.models_dir() / entry.folder_name
-        return folder if (folder / "manifest.json").is_file() else None
-
     def selected_model(self) -> ConvertedModel | None:
-        items = self.installed.selectedItems()
-        path = items[0].data(0, PATH_ROLE) if items else None
-        if not path:
-            return None
-        try:
-            return ConvertedModel.open(path)
-        except Exception:  # noqa: BLE001 - gone or damaged since the list was filled
-            return None
+        return self.installed.selected_model()
 
     def select_model(self, path: Path) -> None:
-        for i in range(self.installed.topLevelItemCount()):
-            item = self.installed.topLevelItem(i)
-            item.setSelected(item.data(0, PATH_ROLE) == str(path))
+        self.installed.select_key(str(path))
 
     def selected_entry(self) -> CatalogEntry | None:
-        items = self.catalog.selectedItems() if hasattr(self, "catalog") else []
-        return find_entry(items[0].data(0, PATH_ROLE)) if items else None
+        return self.catalog.selected_entry()
 
     def select_entry(self, repo_id: str) -> None:
-        for i in range(self.catalog.topLevelItemCount()):
-            item = self.catalog.topLevelItem(i)
-            item.setSelected(item.data(0, PATH_ROLE) == repo_id)
+        self.catalog.select_key(repo_id)
 
     def can_start(self, button) -> bool:  # noqa: ANN001 - QAbstractButton
         if button is self.delete_button:
@@ -248,7 +132,7 @@ class ModelsPage(ToolPage):
             return model is not None and not library.is_bundled(model)
         if button is self.download_button:
             entry = self.selected_entry()
-            return entry is not None and self.installed_path(entry) is None
+            return entry is not None and installed_folder(entry) is None
         return True
 
     def _on_installed_selection_changed(self) -> None:
@@ -262,7 +146,7 @@ class ModelsPage(ToolPage):
         entry = self.selected_entry()
         if entry is None:
             return
-        if self.installed_path(entry) is not None:
+        if installed_folder(entry) is not None:
             self.download_button.setText("Download and Convert")
             self.catalog_hint.setText(f"{entry.title} is installed. {entry.description}")
         elif hub.cached_bytes(entry.repo_id):
@@ -294,16 +178,9 @@ class ModelsPage(ToolPage):
         if out.exists() or out.is_symlink():
             self.show_notice(f"{out} is in the way and is not a Glimpse model: move it elsewhere first.")
             return False
-        resumed = hub.cached_bytes(entry.repo_id)
-        verb = "Resuming the download of" if resumed else "Downloading"
-        return self.start(
-            Job(
-                ConvertRequest(entry.repo_id, out),
-                f"{verb} {entry.repo_id} and converting it",
-                self.name,
-                targets=[out],
-            )
-        )
+        verb = "Resuming the download of" if hub.cached_bytes(entry.repo_id) else "Downloading"
+        title = f"{verb} {entry.repo_id} and converting it"
+        return self.start_job(ConvertRequest(entry.repo_id, out), title, makes=out)
 
     def import_hf_folder(self, folder: Path, name: str | None = None) -> bool:
         """Convert a local Hugging Face BLIP folder into the models folder."""
@@ -314,14 +191,7 @@ class ModelsPage(ToolPage):
         if out.exists():
             self.show_notice(f"A model called {out.name} is already installed. Delete it first.")
             return False
-        return self.start(
-            Job(
-                ConvertRequest(str(folder), out),
-                f"Converting {folder.name}",
-                self.name,
-                targets=[out],
-            )
-        )
+        return self.start_job(ConvertRequest(str(folder), out), f"Converting {folder.name}", makes=out)
 
     def import_converted(self, folder: Path, name: str | None = None) -> bool:
         """Check every file of a converted folder, then copy it into the models folder."""
@@ -337,14 +207,7 @@ class ModelsPage(ToolPage):
         if out.exists() or out.is_symlink():
             self.show_notice(f"{out} already exists. Delete it first or import under another name.")
             return False
-        return self.start(
-            Job(
-                ImportRequest(folder, name),
-                f"Importing {folder.name}",
-                self.name,
-                targets=[out],
-            )
-        )
+        return self.start_job(ImportRequest(folder, name), f"Importing {folder.name}", makes=out)
 
     def request_delete(self, model: ConvertedModel | None = None) -> QMessageBox | None:
         """Ask before deleting (a non-modal question); Delete there deletes."""
@@ -382,14 +245,7 @@ class ModelsPage(ToolPage):
 
     def delete(self, model: ConvertedModel) -> bool:
         """Delete without asking (the confirmation calls this)."""
-        return self.start(
-            Job(
-                None,
-                f"Deleting {model.name}",
-                self.name,
-                call=lambda: library.delete(model),
-            )
-        )
+        return self.start(Job(None, f"Deleting {model.name}", self.name, call=lambda: library.delete(model)))
 
     # -- buttons --------------------------------------------------------------------------------------------
 
@@ -407,9 +263,6 @@ class ModelsPage(ToolPage):
         folder = QFileDialog.getExistingDirectory(self, "Converted model folder to import")
         if folder:
             self.import_converted(Path(folder))
-
-    def _on_delete_clicked(self) -> None:
-        self.request_delete()
 
     def _on_open_folder_clicked(self) -> None:
         model = self.selected_model()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QCheckBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -15,7 +14,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QRadioButton,
     QSpinBox,
     QTreeWidget,
@@ -26,7 +24,8 @@ from PySide6.QtWidgets import (
 
 from desktop_app.tools_panel.job_host import Job, JobRunner
 from desktop_app.tools_panel.job_view import JobView, human_bytes, stage_name
-from desktop_app.tools_panel.page import ModelPage, PathField
+from desktop_app.tools_panel.page import ModelPage, PathField, choice_group, number_field
+from desktop_app.widgets.labels import buddy, text_label
 from model_tools.jobs.requests import (
     DEFAULT_GROUP_SIZE,
     DEFAULT_MAX_DROP,
@@ -57,9 +56,8 @@ class QuantizePage(ModelPage):
 
     def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(runner, quantizable, "No converted model yet: convert one first", "Model to quantize", parent)
-        self.last_result: QuantizeResult | None = None
+        self.last_result: QuantizeResult | None = None  # for the summary and the Compare button
 
-        self.calibration_group = QButtonGroup(self)
         self.builtin_radio = QRadioButton("&Built-in samples")
         self.builtin_radio.setToolTip(
             "The sample pictures and generated shape pictures that ship with Glimpse"
@@ -67,14 +65,11 @@ class QuantizePage(ModelPage):
         self.folder_radio = QRadioButton("A &folder of pictures")
         self.vqav2_radio = QRadioButton("&VQAv2 (streamed from Hugging Face)")
         self.vqav2_radio.setToolTip("Real photos and questions; needs the network")
-        for key, radio in (
-            (BUILTIN, self.builtin_radio),
-            (FOLDER, self.folder_radio),
-            (VQAV2, self.vqav2_radio),
-        ):
-            radio.setObjectName(f"calibration_{key}")
-            self.calibration_group.addButton(radio)
-        self.builtin_radio.setChecked(True)
+        self.calibration_group = choice_group(
+            self,
+            "calibration",
+            {BUILTIN: self.builtin_radio, FOLDER: self.folder_radio, VQAV2: self.vqav2_radio},
+        )
         self.folder_field = PathField("Folder of pictures (PNG, JPEG…)", caption="Calibration pictures")
         self.folder_field.setObjectName("calibrationFolder")
         self.questions_field = PathField(
@@ -84,44 +79,27 @@ class QuantizePage(ModelPage):
             file_filter="Text files (*.txt);;All files (*)",
         )
         self.questions_field.setObjectName("questionsFile")
-        self.subset = QSpinBox()
-        self.subset.setObjectName("subsetSize")
-        self.subset.setRange(1, 10000)
-        self.subset.setValue(DEFAULT_SUBSET_SIZE)
-        self.subset.setSuffix(" samples")
-        self.subset.setAccessibleName("Calibration subset size")
-        self.subset.setToolTip("More samples calibrate better and take longer (NNCF's default is 300)")
+        self.subset = number_field(
+            QSpinBox(), "subsetSize", "Calibration subset size", (1, 10000), DEFAULT_SUBSET_SIZE,
+            suffix=" samples", tip="More samples calibrate better and take longer (NNCF's default is 300)",
+        )  # fmt: skip
 
-        self.decoder_group = QButtonGroup(self)
         self.int8_radio = QRadioButton("INT&8")
         self.int4_radio = QRadioButton("INT&4 (smaller; group-wise, some layers stay INT8)")
-        self.int8_radio.setObjectName("decoder_int8")
-        self.int4_radio.setObjectName("decoder_int4")
-        self.decoder_group.addButton(self.int8_radio)
-        self.decoder_group.addButton(self.int4_radio)
-        self.int8_radio.setChecked(True)
-        self.group_size = QSpinBox()
-        self.group_size.setObjectName("groupSize")
-        self.group_size.setRange(8, 1024)
-        self.group_size.setSingleStep(8)
-        self.group_size.setValue(DEFAULT_GROUP_SIZE)
-        self.group_size.setAccessibleName("INT4 group size")
-        self.ratio = QDoubleSpinBox()
-        self.ratio.setObjectName("int4Ratio")
-        self.ratio.setRange(0.05, 1.0)
-        self.ratio.setSingleStep(0.05)
-        self.ratio.setValue(DEFAULT_RATIO)
-        self.ratio.setAccessibleName("Share of INT4 layers")
+        self.decoder_group = choice_group(self, "decoder", {"int8": self.int8_radio, "int4": self.int4_radio})
+        self.group_size = number_field(
+            QSpinBox(), "groupSize", "INT4 group size", (8, 1024), DEFAULT_GROUP_SIZE, step=8
+        )
+        self.ratio = number_field(
+            QDoubleSpinBox(), "int4Ratio", "Share of INT4 layers", (0.05, 1.0), DEFAULT_RATIO, step=0.05
+        )
 
         self.accuracy = QCheckBox("&Accuracy control: keep layers in float until answers agree with FP16")
         self.accuracy.setObjectName("accuracyControl")
-        self.max_drop = QDoubleSpinBox()
-        self.max_drop.setObjectName("maxDrop")
-        self.max_drop.setRange(0.0, 50.0)
-        self.max_drop.setSingleStep(0.5)
-        self.max_drop.setValue(DEFAULT_MAX_DROP * 100)
-        self.max_drop.setSuffix(" %")
-        self.max_drop.setAccessibleName("Maximum drop in agreement")
+        self.max_drop = number_field(
+            QDoubleSpinBox(), "maxDrop", "Maximum drop in agreement", (0.0, 50.0), DEFAULT_MAX_DROP * 100,
+            step=0.5, suffix=" %",
+        )  # fmt: skip
 
         calib_box = QGroupBox("Calibration data")
         grid = QGridLayout(calib_box)
@@ -130,9 +108,7 @@ class QuantizePage(ModelPage):
         grid.addWidget(self.folder_radio, 1, 0)
         grid.addWidget(self.folder_field, 1, 1)
         grid.addWidget(self.questions_field, 2, 1)
-        subset_label = QLabel("&Subset size")
-        subset_label.setBuddy(self.subset)
-        grid.addWidget(subset_label, 3, 0)
+        grid.addWidget(buddy("&Subset size", self.subset), 3, 0)
         grid.addWidget(self.subset, 3, 1, Qt.AlignmentFlag.AlignLeft)
         grid.setColumnStretch(1, 1)
 
@@ -156,14 +132,10 @@ class QuantizePage(ModelPage):
         drop_row.addStretch(1)
         form.addRow("", drop_row)
 
-        self.quantize_button = QPushButton("Quantize")
-        self.quantize_button.setObjectName("quantizeButton")
-        self.quantize_button.setDefault(True)
-        self.quantize_button.clicked.connect(self._on_quantize_clicked)
-        self.compare_button = QPushButton("Compare FP16 and INT8…")
-        self.compare_button.setObjectName("compareResultButton")
-        self.compare_button.clicked.connect(self._on_compare_clicked)
-        self.compare_button.hide()
+        self.quantize_button = self.start_button("Quantize", "quantizeButton", self.quantize, default=True)
+        self.compare_button = self.next_step_button(
+            "Compare FP16 and INT8…", "compareResultButton", "compare"
+        )
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.compare_button)
@@ -172,9 +144,7 @@ class QuantizePage(ModelPage):
         self.job_view = JobView(runner, self.name)
         self.summary = QGroupBox("Result")
         self.summary.setObjectName("quantizeSummary")
-        self.summary_line = QLabel()
-        self.summary_line.setObjectName("quantizeSummaryLine")
-        self.summary_line.setWordWrap(True)
+        self.summary_line = text_label("quantizeSummaryLine", wrap=True)
         self.sizes = QTreeWidget()
         self.sizes.setObjectName("quantizeSizes")
         self.sizes.setRootIsDecorated(False)
@@ -266,17 +236,8 @@ class QuantizePage(ModelPage):
         if request.calibration == "":
             self.show_notice("Choose the folder of calibration pictures, or use the built-in samples.")
             return False
-        return self.start(
-            Job(
-                request,
-                f"Quantizing {path.name} (decoder {request.decoder.upper()})",
-                self.name,
-                targets=[path / "int8"],
-            )
-        )
-
-    def _on_quantize_clicked(self) -> None:
-        self.quantize()
+        title = f"Quantizing {path.name} (decoder {request.decoder.upper()})"
+        return self.start_job(request, title, makes=path / "int8")
 
     def _on_job_started(self, job: Job) -> None:
         if job.page == self.name:
@@ -328,7 +289,3 @@ class QuantizePage(ModelPage):
         self.summary_line.setText(text)
         self.summary.show()
         self.compare_button.show()
-
-    def _on_compare_clicked(self) -> None:
-        if self.last_result:
-            self.page_requested.emit("compare", self.last_result.path)

@@ -5,10 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,9 +15,9 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
-from model_tools.runtime import paths
 from model_tools.runtime import precision as policy
 from model_tools.runtime.blip.generation import Search, beam_search, greedy
+from model_tools.runtime.compile_cache import compile_cache_dir
 from model_tools.runtime.devices import check_device, core
 from model_tools.runtime.errors import DeviceUnavailableError, GlimpseError
 from model_tools.runtime.images import ImageSource, load_image, preprocess
@@ -36,7 +32,6 @@ from model_tools.runtime.model_folder import (
 from model_tools.runtime.text import TextStream, clean_question
 
 OnText = Callable[[str], object]
-log = logging.getLogger("glimpse.pipeline")
 
 
 @dataclass
@@ -334,42 +329,3 @@ def load(
     pipe.setup_label = policy.setup_label(precision, device, setups, exact=exact)
     pipe.notes = notes
     return pipe
-
-
-_uncached_said: set[str] = set()
-
-
-def compile_cache_dir(
-    model: ConvertedModel, precision: str, part: str, device: str, config: dict[str, Any], notes: list[str]
-) -> Path | None:
-    """OpenVINO's compile cache for one part's file content and compile set-up: `<cache dir>/ov/<sha256>`.
-
-    OpenVINO keys a model read from a path by the path and the .xml's mtime; a folder per content keeps a
-    part replaced in place (new .bin, old .xml mtime) from running the old compiled weights. The device and
-    config are in the key too: with OpenVINO 2026.4, a bf16 compile of a part whose f32 blob is in the same
-    cache folder runs wrong (the demo model answered "" instead of "blue"; tests/runtime/test_precision.py).
-    A cache folder that cannot be made means running without a cache (slower loads), said once in `notes`.
-    """
-    files = model.spec.precisions[precision].files
-    digest = hashlib.sha256()
-    for ext in ("xml", "bin"):
-        record = files.get(f"{precision}/{part}.{ext}")
-        digest.update((record.sha256 if record else "").encode())
-    digest.update(json.dumps([device, config], sort_keys=True, default=str).encode())
-    root = paths.cache_path() / "ov"
-    folder = root / digest.hexdigest()[:32]
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-        return folder
-    except OSError as exc:
-        if str(root) not in _uncached_said:
-            _uncached_said.add(str(root))
-            notes.append(
-                f"Running without a compile cache (loads are slower): {root} cannot be written "
-                f"({exc.strerror or exc})."
-            )
-            log.warning(notes[-1])
-        return None

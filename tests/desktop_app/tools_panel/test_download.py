@@ -1,10 +1,9 @@
 """Models page downloads against a stubbed hub: byte progress, cancel mid-file, resume, an unknown id.
 
-The stub replaces huggingface_hub's `snapshot_download` / `hf_hub_download` (the network boundary, as
-`model_tools.library.hub` uses them) inside the job process: files come from a local folder in small chunks, each
-reported through the given `tqdm_class`'s `update()`, and a partial file stays in the cache (as the hub's
-resumable downloads do), so the next attempt resumes from it. Everything else runs for real: the job process,
-`model_tools.library.hub.download`, the conversion, the panel.
+The stub (tests/fake_hub.py) replaces huggingface_hub's `snapshot_download` / `hf_hub_download` (the network
+boundary, as `model_tools.library.hub` uses them) inside the job process: files come from a local folder in
+small chunks, and a partial file stays in the cache, so the next attempt resumes from it. Everything else runs
+for real: the job process, `model_tools.library.hub.download`, the conversion, the panel.
 """
 
 from __future__ import annotations
@@ -13,122 +12,26 @@ import json
 import os
 import shutil
 import sys
-import time
 from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
 
 from tests.desktop_app.conftest import JobEvents as Events
+from tests.fake_hub import FakeHub, serve, transfers
 
 JOB_TIMEOUT_MS = 120_000
 ROOT = Path(__file__).resolve().parents[3]
 REPO_ID = "Salesforce/blip-vqa-base"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-CHUNK = 8192
 
 
-# -- the stub (runs in the job process) ----------------------------------------------------------------------
-
-
-class _NullBar:
-    def __init__(self, *args, **kwargs) -> None: ...
-
-    def update(self, n=1) -> None: ...
-
-
-class FakeHub:
-    """Repositories are folders under `root` (root/owner/name); the cache is laid out like the hub's."""
-
-    def __init__(self, root: Path, cache: Path, delay: float) -> None:
-        self.root, self.cache, self.delay = Path(root), Path(cache), delay
-
-    def _repo(self, repo_id: str) -> Path:
-        folder = self.root / repo_id
-        if not folder.is_dir():
-            import httpx2
-            from huggingface_hub.errors import RepositoryNotFoundError
-
-            url = f"https://huggingface.co/api/models/{repo_id}"
-            raise RepositoryNotFoundError(
-                f"404 Client Error. Repository Not Found for url: {url}.",
-                response=httpx2.Response(404, request=httpx2.Request("GET", url)),
-            )
-        return folder
-
-    def _storage(self, repo_id: str) -> Path:
-        return self.cache / f"models--{repo_id.replace('/', '--')}"
-
-    def _files(self, repo_id: str, allow_patterns) -> list[Path]:
-        folder = self._repo(repo_id)
-        return [
-            p
-            for p in sorted(folder.iterdir())
-            if p.is_file() and (not allow_patterns or any(fnmatch(p.name, pat) for pat in allow_patterns))
-        ]
-
-    def snapshot_download(self, repo_id, *, revision=None, allow_patterns=None, dry_run=False, **_kwargs):
-        from huggingface_hub.errors import LocalEntryNotFoundError
-        from huggingface_hub.file_download import DryRunFileInfo
-
-        files = self._files(repo_id, allow_patterns)
-        snapshot = self._storage(repo_id) / "snapshots" / COMMIT
-        if dry_run:
-            return [
-                DryRunFileInfo(
-                    commit_hash=COMMIT,
-                    file_size=p.stat().st_size,
-                    filename=p.name,
-                    local_path=str(snapshot / p.name),
-                    is_cached=(snapshot / p.name).is_file(),
-                    will_download=not (snapshot / p.name).is_file(),
-                )
-                for p in files
-            ]
-        missing = [p.name for p in files if not (snapshot / p.name).is_file()]
-        if missing:
-            raise LocalEntryNotFoundError(f"not downloaded: {missing}")
-        return str(snapshot)
-
-    def hf_hub_download(self, repo_id, filename, *, revision=None, tqdm_class=None, **_kwargs):
-        source = self._repo(repo_id) / filename
-        storage = self._storage(repo_id)
-        blobs, snapshot = storage / "blobs", storage / "snapshots" / COMMIT
-        blobs.mkdir(parents=True, exist_ok=True)
-        partial = blobs / f"{filename}.incomplete"
-        resumed = partial.stat().st_size if partial.is_file() else 0
-        size = source.stat().st_size
-        bar = (tqdm_class or _NullBar)(total=size, initial=resumed, unit="B", desc=filename)
-        sent = 0
-        try:
-            with open(source, "rb") as fin, open(partial, "ab") as fout:
-                fin.seek(resumed)
-                while chunk := fin.read(CHUNK):
-                    time.sleep(self.delay)
-                    fout.write(chunk)
-                    fout.flush()
-                    sent += len(chunk)
-                    bar.update(len(chunk))  # raises model_tools' Cancelled when the user cancels
-        finally:
-            with open(self.root / "transfers.log", "a", encoding="utf-8") as log:
-                log.write(
-                    json.dumps({"file": filename, "resumed": resumed, "sent": sent, "size": size}) + "\n"
-                )
-        blob = blobs / filename
-        os.replace(partial, blob)
-        snapshot.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(blob, snapshot / filename)
-        return str(snapshot / filename)
+# -- the stub in the job process ------------------------------------------------------------------------------
 
 
 def child_main() -> None:
-    """The job process with the stub in place of huggingface_hub's download functions."""
-    import huggingface_hub
-
+    """The job process with the stub (tests/fake_hub.py) in place of huggingface_hub's download functions."""
     config = json.loads(os.environ["GLIMPSE_FAKE_HUB"])
-    hub = FakeHub(config["root"], config["cache"], config["delay"])
-    huggingface_hub.snapshot_download = hub.snapshot_download
-    huggingface_hub.hf_hub_download = hub.hf_hub_download
+    serve(FakeHub(config["root"], config["cache"], delay=config["delay"]))
     from model_tools.jobs import child as job_runner
 
     code = job_runner.main()
@@ -160,6 +63,7 @@ def fake_hub(tmp_path, tiny_hf, monkeypatch) -> dict[str, Path]:
     cache.mkdir()
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))  # this process already read it
+    # 20 ms before each chunk: time to cancel in the middle of the weights file.
     monkeypatch.setenv(
         "GLIMPSE_FAKE_HUB", json.dumps({"root": str(root), "cache": str(cache), "delay": 0.02})
     )
@@ -176,11 +80,6 @@ def tools(qtbot):
     window.show()
     yield window
     window.shutdown(2000)
-
-
-def transfers(root: Path) -> list[dict]:
-    log = root / "transfers.log"
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
 
 
 # -- tests ---------------------------------------------------------------------------------------------------
