@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="model-tools", description="Glimpse model tools: BLIP on OpenVINO.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("convert", help="Hugging Face BLIP (id or folder) -> converted model folder (FP16)")
+    p = sub.add_parser("convert", help="Hugging Face BLIP or LLaVA (id or folder) -> converted model folder (FP16)")
     p.add_argument("--model", required=True, help="Hugging Face id (Salesforce/blip-vqa-base) or local folder")
     p.add_argument("--out", required=True, type=Path, help="folder to create")
     p.add_argument("--revision", help="branch, tag or commit on the hub")
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=Path, help="text file of questions, one a line (with a folder or builtin)")
     p.add_argument("--subset-size", type=int, default=q.subset_size, help=f"calibration samples (default {q.subset_size})")
     p.add_argument("--decoder", default=q.decoder, help="text decoder weights: int8 (default) or int4")
+    p.add_argument("--weights", default=q.weights, help="a chat model's weights: int8 (default) or int4 (int4/)")
     p.add_argument("--group-size", type=int, default=q.group_size, help=f"INT4 group size (default {q.group_size})")
     p.add_argument("--ratio", type=float, default=q.ratio, help=f"share of INT4 decoder layers (default {q.ratio})")
     p.add_argument("--preset", default=q.preset, help="mixed (default) or performance")
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from model_tools.convert.blip import convert
+    from model_tools.convert import convert
 
     def show(p: Any) -> None:
         print(f"[{p.done}/{p.total}] {p.message}", file=sys.stderr, flush=True)
@@ -276,7 +277,7 @@ def _progress_printer() -> Any:
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
-    from model_tools.quantize.blip import quantize
+    from model_tools.quantize import quantize
 
     request = QuantizeRequest(
         args.model,
@@ -289,6 +290,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         group_size=args.group_size,
         ratio=args.ratio,
         questions=args.questions,
+        weights=args.weights,
     )
     print(quantize(request, on_progress=_progress_printer()).int8)
     return 0

@@ -114,3 +114,23 @@ def _cpu_report() -> list[str]:
     except RuntimeError as exc:
         capabilities = f"unavailable ({exc})"
     return [f"CPU features: {seen}", f"OpenVINO CPU optimization capabilities: {capabilities}"]
+
+
+# -- the chat family: a tiny random LLaVA ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_hf(tmp_path_factory) -> Path:
+    """A Hugging Face folder of a random tiny LlavaForConditionalGeneration (safetensors, chat template)."""
+    from model_tools.synthetic.tiny_llava import make_tiny_llava
+
+    return make_tiny_llava(tmp_path_factory.mktemp("tiny-chat-hf") / "tiny-llava")
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model(tiny_chat_hf, tmp_path_factory) -> Path:
+    """The tiny LLaVA as a chat model folder (manifest.json + fp16/), converted by our converter."""
+    from model_tools.convert.chat import convert
+    from model_tools.jobs.requests import ConvertRequest
+
+    return convert(ConvertRequest(str(tiny_chat_hf), tmp_path_factory.mktemp("tiny-chat") / "tiny-llava")).path

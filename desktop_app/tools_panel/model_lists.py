@@ -1,4 +1,4 @@
-"""The two lists of the Models page: the installed models (task, precisions, size, source) and the BLIP
+"""The two lists of the Models page: the installed models (task, precisions, size, source) and the
 catalog (each entry installed, interrupted part-way, or not downloaded). Each row keeps its key (a model's
 folder, a repository id) under KEY_ROLE, so a selection survives a refill."""
 
@@ -12,12 +12,12 @@ from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 from desktop_app.tools_panel.job_view import human_bytes
 from model_tools.library import hub
 from model_tools.library import store as library
-from model_tools.library.catalog import CATALOG, CatalogEntry
+from model_tools.library.catalog import CATALOG, CatalogEntry, memory_warning
 from model_tools.library.catalog import find as find_entry
-from model_tools.runtime import ConvertedModel, paths
+from model_tools.runtime import ConvertedModel, GlimpseError, paths
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
-TASKS = {"vqa": "Questions", "caption": "Captions"}
+TASKS = {"vqa": "Questions", "caption": "Captions", "chat": "Chat"}
 
 
 def precisions_text(model: ConvertedModel) -> str:
@@ -41,9 +41,19 @@ def installed_folder(entry: CatalogEntry) -> Path | None:
     return folder if (folder / "manifest.json").is_file() else None
 
 
+def _has_precision(folder: Path, precision: str) -> bool:
+    try:
+        return ConvertedModel.open(folder).has(precision)
+    except GlimpseError:
+        return False
+
+
 def entry_status(entry: CatalogEntry) -> str:
-    if installed_folder(entry) is not None:
+    folder = installed_folder(entry)
+    if folder is not None and (not entry.ready or _has_precision(folder, entry.precision)):
         return "Installed"
+    if memory_warning(entry):
+        return f"Needs {entry.needs_mb / 1000:.0f} GB of memory: too big here"
     cached = hub.cached_bytes(entry.repo_id)
     if cached:
         return f"Interrupted at {human_bytes(cached)}: resumes"

@@ -43,6 +43,7 @@ from model_tools.runtime.model_folder import (
 )
 
 ARCHITECTURES = {"BlipForQuestionAnswering": "vqa", "BlipForConditionalGeneration": "caption"}
+MODEL_TYPES = ("blip",)
 
 
 def inspect_source(folder: Path) -> tuple[str, dict[str, Any]]:
@@ -50,7 +51,7 @@ def inspect_source(folder: Path) -> tuple[str, dict[str, Any]]:
     config = read_config(folder)
     archs = config.get("architectures") or []
     arch = next((a for a in archs if a in ARCHITECTURES), None)
-    if config.get("model_type") != "blip" or arch is None:
+    if config.get("model_type") not in MODEL_TYPES or arch is None:
         found = ", ".join(archs) or config.get("model_type", "unknown")
         raise ConversionError(
             f"{folder.name} is not a BLIP question-answering or captioning model (it is {found}).",

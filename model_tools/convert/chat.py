@@ -10,21 +10,39 @@ wrapper modules:
   output `logits`; past keys/values live in states, each read through a `beam_idx` Gather.
 
 plus `openvino_tokenizer` / `openvino_detokenizer` (openvino-tokenizers; they carry the chat template), the
-Hugging Face configs VLMPipeline reads, and our manifest with checksums. torch, transformers, openvino and
-openvino-tokenizers are imported inside the functions that use them.
+Hugging Face configs VLMPipeline reads, and our manifest with checksums:
+
+    <out>/manifest.json  fp16/{openvino_*_model, openvino_tokenizer, openvino_detokenizer}.xml|.bin  fp16/*.json
+
+torch, transformers, openvino and openvino-tokenizers are imported inside the functions that use them. Weights
+load from safetensors only; remote code is never trusted.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
 
-from model_tools.convert.common import read_config, require_safetensors
+from model_tools.convert.common import (
+    fp16_size_mb,
+    load_torch_model,
+    read_config,
+    require_safetensors,
+    source_folder,
+    tool_versions,
+)
+from model_tools.jobs.folders import atomic_folder, check_target, is_disk_full
+from model_tools.jobs.progress import OnProgress, check_cancel, report
+from model_tools.jobs.requests import ConvertRequest, ModelResult
 from model_tools.runtime.errors import ConversionError
+from model_tools.runtime.images import CLIP_MEAN, CLIP_STD
+from model_tools.runtime.model_folder import FORMAT_VERSION, MANIFEST, file_record, write_json_atomic
 
 ARCHITECTURES = {"LlavaForConditionalGeneration": "llava"}
+MODEL_TYPES = ("llava",)
 LANGUAGE, TEXT_EMBEDDINGS, VISION_EMBEDDINGS = "language_model", "text_embeddings_model", "vision_embeddings_model"
 PARTS = (VISION_EMBEDDINGS, TEXT_EMBEDDINGS, LANGUAGE)
 TOKENIZERS = ("openvino_tokenizer", "openvino_detokenizer")
@@ -54,15 +72,127 @@ def inspect_source(folder: Path) -> tuple[str, dict[str, Any]]:
     return arch, config
 
 
+def convert(
+    request: ConvertRequest,
+    *,
+    on_progress: OnProgress | None = None,
+    cancel: threading.Event | None = None,
+    extra_manifest: dict[str, Any] | None = None,
+) -> ModelResult:
+    """Export a LLaVA model (Hugging Face id or local folder) into a chat model folder at `request.out`.
+
+    The folder appears whole or not at all; `extra_manifest` is merged into its manifest. Progress: stages
+    "load", each of `PARTS`, "tokenizers", "configs", "manifest", "done"; cancel is checked between them.
+    runs in: a worker thread (minutes for a 7B model).
+    """
+    out = request.out.expanduser()
+    revision, overwrite = request.revision, request.overwrite
+    check_target(out, replace=overwrite, model=True)  # before loading or downloading anything
+    source_id = request.source
+    folder = source_folder(
+        source_id, revision=revision, on_progress=on_progress, cancel=cancel, example="llava-hf/llava-1.5-7b-hf"
+    )
+    arch, config = inspect_source(folder)
+    check_cancel(cancel)
+    total = len(PARTS) + 4
+    label = folder.name if Path(source_id).expanduser().is_dir() else source_id  # a download: a commit's folder
+    report(on_progress, "load", 0, total, message=f"Loading {label} with transformers")
+    model = load_torch_model(folder, arch)
+    processor = _load_processor(folder)
+    try:
+        with atomic_folder(out, replace=overwrite, model=True) as tmp:
+            fp16 = tmp / "fp16"
+            fp16.mkdir()
+            for i, part in enumerate(PARTS):
+                check_cancel(cancel)
+                report(on_progress, part, 1 + i, total, message=f"Converting {part}")
+                export_part(model, part, fp16)
+            check_cancel(cancel)
+            report(on_progress, "tokenizers", 1 + len(PARTS), total, message="Converting the tokenizer")
+            write_tokenizers(processor.tokenizer, fp16)
+            check_cancel(cancel)
+            report(on_progress, "configs", 2 + len(PARTS), total, message="Writing the configs")
+            write_configs(model, processor, fp16)
+            check_cancel(cancel)
+            report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
+            source = {"id": source_id, "revision": revision, "path": str(folder)}
+            manifest = _manifest(model, processor, config, source, arch, request.name or out.name, tmp)
+            manifest.update(extra_manifest or {})
+            write_json_atomic(tmp / MANIFEST, manifest)
+    except (OSError, RuntimeError) as exc:
+        if not is_disk_full(exc):
+            raise
+        raise ConversionError(
+            f"Could not write the converted model: the disk is full (need about "
+            f"{fp16_size_mb(model, folder)} MB at {out.parent}).",
+            "Free some space there, or convert into a folder on another disk.",
+        ) from None
+    report(on_progress, "done", total, total, message=f"Converted to {out}")
+    return ModelResult.of(out)
+
+
+def _load_processor(folder: Path) -> Any:
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(folder, trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConversionError(
+            f"transformers could not load the tokenizer and image processor of {folder.name}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            "Its files may be damaged or incomplete: download or copy the model again.",
+        ) from exc
+
+
+def _manifest(
+    model: Any,
+    processor: Any,
+    config: dict[str, Any],
+    source: dict[str, Any],
+    arch: str,
+    name: str,
+    root: Path,
+) -> dict[str, Any]:
+    size = model.config.vision_config.image_size
+    images = processor.image_processor
+    files = {f"fp16/{p.name}": file_record(root, f"fp16/{p.name}") for p in sorted((root / "fp16").iterdir())}
+    return {
+        "format_version": FORMAT_VERSION,
+        "family": "chat",
+        "name": name,
+        "model_type": config.get("model_type", ""),
+        "architecture": arch,
+        "source": source,
+        "image": {
+            "size": [size, size],
+            "mean": [float(x) for x in (getattr(images, "image_mean", None) or CLIP_MEAN)],
+            "std": [float(x) for x in (getattr(images, "image_std", None) or CLIP_STD)],
+        },
+        "files": {},
+        "precisions": {"fp16": {"files": files, "made_by": "convert"}},
+        "tools": tool_versions(),
+    }
+
+
 def export_parts(model: Any, out: Path) -> None:
     """Trace the three parts of a LLaVA `model` into `out` with FP16 weights."""
+    for part in PARTS:
+        export_part(model, part, out)
+
+
+def export_part(model: Any, part: str, out: Path) -> None:
+    """Trace one of `PARTS` of a LLaVA `model` into `out` (`part_file(part)` and its .bin), FP16 weights."""
     import openvino as ov
 
-    config = model.config
-    size = config.vision_config.image_size
-    ov.save_model(_traced_text_embeddings(model), out / part_file(TEXT_EMBEDDINGS), compress_to_fp16=True)
-    ov.save_model(_traced_vision(model, size), out / part_file(VISION_EMBEDDINGS), compress_to_fp16=True)
-    ov.save_model(_traced_language_model(model), out / part_file(LANGUAGE), compress_to_fp16=True)
+    if part == TEXT_EMBEDDINGS:
+        ov_model = _traced_text_embeddings(model)
+    elif part == VISION_EMBEDDINGS:
+        ov_model = _traced_vision(model, model.config.vision_config.image_size)
+    elif part == LANGUAGE:
+        ov_model = _traced_language_model(model)
+    else:
+        raise ValueError(f"unknown part {part}")
+    ov.save_model(ov_model, out / part_file(part), compress_to_fp16=True)
 
 
 def write_tokenizers(tokenizer: Any, out: Path) -> None:

@@ -22,12 +22,14 @@ from model_tools.runtime.model_folder import PRECISIONS, ConvertedModel
 
 DEFAULT_SUBSET_SIZE = 128  # NNCF defaults to 300; 128 keeps a 2-core laptop under ~10 minutes for the base models
 DECODER_MODES = ("int8", "int4")
+WEIGHTS = ("int8", "int4")  # a chat model's quantized precisions
 PRESETS = ("mixed", "performance")
 DEFAULT_GROUP_SIZE = 64
 DEFAULT_RATIO = 0.8
 DEFAULT_MAX_DROP = 0.01
 DEFAULT_RUNS = 5
 DEFAULT_MAX_NEW_TOKENS = 20
+READY_PRECISIONS = ("fp16", "int8", "int4")
 
 _PATH_TYPES = ("Path", "Path | None")
 _R = TypeVar("_R", bound="Record")
@@ -83,6 +85,7 @@ class DownloadRequest(Record):
 
     repo_id: str
     revision: str | None = None
+    ready: bool = False  # a ready OpenVINO model: its IR files, not a checkpoint's safetensors
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,8 @@ class DownloadResult(Record):
 
 @dataclass(frozen=True)
 class ConvertRequest(Record):
-    """A BLIP model (Hugging Face id or local folder) -> a converted model folder at `out`, named `name`
-    (default: the folder's name)."""
+    """A BLIP or LLaVA model (Hugging Face id or local folder) -> a converted model folder at `out`, named
+    `name` (default: the folder's name)."""
 
     source: str
     out: Path
@@ -116,6 +119,26 @@ class ImportRequest(Record):
 
     folder: Path
     name: str | None = None
+
+
+@dataclass(frozen=True)
+class InstallRequest(Record):
+    """A ready OpenVINO model (a Hugging Face id, downloaded first, or a local folder) becomes precision
+    `precision` of the library entry `name`; the FP16 / INT8 / INT4 variants of one model so share one entry."""
+
+    source: str
+    name: str
+    precision: str
+    revision: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.precision not in READY_PRECISIONS:
+            raise BadRequestError(
+                f"A ready model's precision is one of {', '.join(READY_PRECISIONS)}, not {self.precision!r}."
+            )
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise BadRequestError(f"{self.name!r} is not a model folder name.")
 
 
 @dataclass(frozen=True)
@@ -143,7 +166,8 @@ class QuantizeRequest(Record):
     """What `quantize` does to the model in `model`; options are checked on creation, before any work.
 
     calibration: "builtin", "vqav2" or a folder of pictures. max_drop: a fraction (0.01 is one point).
-    group_size and ratio apply to an INT4 decoder; max_drop to accuracy control.
+    group_size and ratio apply to an INT4 decoder; max_drop to accuracy control. weights: the precision a
+    chat model's weights get ("int8" or "int4": its language model; group_size and ratio apply to INT4).
     """
 
     model: Path
@@ -159,6 +183,7 @@ class QuantizeRequest(Record):
     validation_size: int = 50
     max_new_tokens: int = 10
     seed: int = 0
+    weights: str = "int8"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "calibration", os.fspath(self.calibration))
@@ -169,6 +194,8 @@ class QuantizeRequest(Record):
             )
         if self.preset not in PRESETS:
             raise QuantizationError(f"Unknown preset '{self.preset}'.", f"Use one of: {', '.join(PRESETS)}.")
+        if self.weights not in WEIGHTS:
+            raise QuantizationError(f"Unknown weights '{self.weights}'.", f"Use one of: {', '.join(WEIGHTS)}.")
         if self.subset_size < 1:
             raise QuantizationError("The calibration subset size must be at least 1.")
         if not 0.0 <= self.max_drop < 1.0:
@@ -195,6 +222,7 @@ class QuantizeResult(ModelResult):
     parts: dict[str, Any] | None = None
     accuracy_control: dict[str, Any] | None = None
     duration_s: float | None = None
+    precision: str = "int8"  # the precision written (`int8` holds its folder): int8, or int4 for a chat model
 
 
 # -- compare -------------------------------------------------------------------------------------------------
@@ -301,9 +329,10 @@ class JobKind:
 
 JOBS: dict[str, JobKind] = {
     "download": JobKind(DownloadRequest, DownloadResult, "model_tools.library.hub:download"),
-    "convert": JobKind(ConvertRequest, ModelResult, "model_tools.convert.blip:convert", needs_tools=True),
+    "convert": JobKind(ConvertRequest, ModelResult, "model_tools.convert:convert", needs_tools=True),
     "import_converted": JobKind(ImportRequest, ModelResult, "model_tools.library.store:import_converted"),
-    "quantize": JobKind(QuantizeRequest, QuantizeResult, "model_tools.quantize.blip:quantize", needs_tools=True),
+    "install_ready": JobKind(InstallRequest, ModelResult, "model_tools.library.install:install_ready"),
+    "quantize": JobKind(QuantizeRequest, QuantizeResult, "model_tools.quantize:quantize", needs_tools=True),
     "compare": JobKind(CompareRequest, CompareReport, "model_tools.measure.compare:compare"),
 }
 

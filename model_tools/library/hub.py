@@ -26,7 +26,17 @@ ALLOW_PATTERNS = [
     "vocab.txt",
     "preprocessor_config.json",
     "processor_config.json",
+    # LLaVA checkpoints: their BPE / SentencePiece tokenizers and chat templates (none of these is code)
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "chat_template.json",
+    "chat_template.jinja",
 ]
+# A ready OpenVINO model (`DownloadRequest.ready`): its IR files and configs as they are. OpenVINO's .bin files
+# are raw weights read by the runtime, not pickles.
+READY_PATTERNS = ["openvino_*.xml", "openvino_*.bin", "*.json", "*.jinja"]
 
 
 def download(
@@ -40,6 +50,7 @@ def download(
     runs in: a worker thread. Raises `ConversionError` with a user-facing reason (offline, unknown id...).
     """
     repo_id, revision = request.repo_id, request.revision
+    patterns = READY_PATTERNS if request.ready else ALLOW_PATTERNS
     from huggingface_hub import hf_hub_download, snapshot_download
     from huggingface_hub.errors import (
         DryRunError,
@@ -55,7 +66,7 @@ def download(
     check_cancel(cancel)
     report(on_progress, "download", 0, 0, "bytes", f"Looking up {repo_id}")
     try:
-        plan = snapshot_download(repo_id, revision=revision, allow_patterns=ALLOW_PATTERNS, dry_run=True)
+        plan = snapshot_download(repo_id, revision=revision, allow_patterns=patterns, dry_run=True)
         total = sum(int(f.file_size or 0) for f in plan)
         done = sum(int(f.file_size or 0) for f in plan if not f.will_download)
         counter = _ByteCounter.for_job(done, total, repo_id, on_progress, cancel)
@@ -65,7 +76,7 @@ def download(
             if info.will_download:
                 check_cancel(cancel)
                 hf_hub_download(repo_id, info.filename, revision=commit, tqdm_class=counter)
-        folder = snapshot_download(repo_id, revision=commit, allow_patterns=ALLOW_PATTERNS)
+        folder = snapshot_download(repo_id, revision=commit, allow_patterns=patterns)
     except HFValidationError:
         raise ConversionError(
             f"'{repo_id}' is neither a folder here nor a Hugging Face id (owner/name).",

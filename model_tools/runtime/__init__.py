@@ -36,29 +36,33 @@ _LAZY = {
     "list_devices": "devices",
     "load_image": "images",
     "preprocess": "images",
-    "Answer": "blip.pipeline",
+    "Answer": "answer",
     "BlipPipeline": "blip.pipeline",
+    "ChatPipeline": "chat.pipeline",
     "GenerationSettings": "blip.pipeline",
-    "Metrics": "blip.pipeline",
+    "Metrics": "answer",
 }
 
 if TYPE_CHECKING:
-    from model_tools.runtime.blip.pipeline import Answer, BlipPipeline, GenerationSettings, Metrics
+    from model_tools.runtime.answer import Answer, Metrics
+    from model_tools.runtime.blip.pipeline import BlipPipeline, GenerationSettings
+    from model_tools.runtime.chat.pipeline import ChatPipeline
     from model_tools.runtime.devices import Device, check_device, list_devices
     from model_tools.runtime.images import load_image, preprocess
 
 
 def load(
     model_dir: str | os.PathLike[str], precision: str = "fp16", device: str = "CPU", **options: Any
-) -> BlipPipeline:  # the only family so far: a union of the families' pipelines when chat and segment land
+) -> BlipPipeline | ChatPipeline:
     """Verify and compile the converted model at `model_dir` with its family's pipeline.
 
-    `options` go to that family's `load` (BLIP: `hints`, `cache`, `exact`; see `blip.pipeline.load`).
+    `options` go to that family's `load` (BLIP and chat: `hints`, `cache`, `exact`; see `blip.pipeline.load`,
+    `chat.pipeline.load`).
     A folder of a family this version does not know is refused (`families.UnknownFamilyError`).
     runs in: any thread (compiling releases the GIL).
     """
     model = ConvertedModel.open(model_dir)
-    pipeline: BlipPipeline = families.hook(model.spec.family, "pipeline").load(
+    pipeline: BlipPipeline | ChatPipeline = families.hook(model.spec.family, "pipeline").load(
         model.path, precision, device, **options
     )
     return pipeline
@@ -77,6 +81,7 @@ __all__ = [
     "Answer",
     "BlipPipeline",
     "Cancelled",
+    "ChatPipeline",
     "ConversionError",
     "ConvertedModel",
     "CorruptModelError",

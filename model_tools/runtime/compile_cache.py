@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from model_tools.runtime import paths
-from model_tools.runtime.model_folder import ConvertedModel
+from model_tools.runtime.model_folder import ConvertedModel, part_file
 
 log = logging.getLogger("glimpse.compile_cache")
 
@@ -23,9 +23,11 @@ def cache_root() -> Path:
 
 
 def compile_cache_dir(
-    model: ConvertedModel, precision: str, part: str, device: str, config: dict[str, Any], notes: list[str]
+    model: ConvertedModel, precision: str, part: str | None, device: str, config: dict[str, Any], notes: list[str]
 ) -> Path | None:
     """OpenVINO's compile cache for one part's file content and compile set-up: `<cache dir>/ov/<sha256>`.
+
+    `part=None`: one folder for every file of `precision` (a chat model, which VLMPipeline compiles whole).
 
     OpenVINO keys a model read from a path by the path and the .xml's mtime; a folder per content keeps a
     part replaced in place (new .bin, old .xml mtime) from running the old compiled weights. The device and
@@ -35,9 +37,13 @@ def compile_cache_dir(
     """
     files = model.spec.precisions[precision].files
     digest = hashlib.sha256()
-    for ext in ("xml", "bin"):
-        record = files.get(f"{precision}/{part}.{ext}")
-        digest.update((record.sha256 if record else "").encode())
+    if part is None:
+        for rel in sorted(files):
+            digest.update(f"{rel}:{files[rel].sha256};".encode())
+    else:
+        for ext in ("xml", "bin"):
+            record = files.get(part_file(model.spec.family, precision, part, ext))
+            digest.update((record.sha256 if record else "").encode())
     digest.update(json.dumps([device, config], sort_keys=True, default=str).encode())
     root = cache_root()
     folder = root / digest.hexdigest()[:32]

@@ -30,6 +30,10 @@ class ManifestError(CorruptModelError):
     """A manifest.json with a missing or malformed field (named in the message)."""
 
 
+class UnsupportedModelError(GlimpseError):
+    """A model folder whose kind of model the runtime cannot run (a chat model type VLMPipeline does not know)."""
+
+
 class DeviceUnavailableError(GlimpseError):
     """A device OpenVINO does not report (unplugged GPU, typo...)."""
 

@@ -1,10 +1,10 @@
 """The kinds of model Glimpse runs, and where each one's code lives.
 
-A family (`blip` now; `chat` and `segment` next) provides, each in its own module:
+A family (`blip`, `chat`; `segment` next) provides, each in its own module:
 
 - pipeline: `load(model_dir, precision, device, **options)` returning the family's pipeline;
 - convert: `convert(...)` from a Hugging Face model to a model folder whose manifest names the family;
-- quantize: `quantize(...)` adding the int8/ precision to such a folder;
+- quantize: `quantize(...)` adding quantized precisions (int8/, for chat also int4/) to such a folder;
 - compare: `representative_inputs(model, precision, part)` for timing each part in Compare.
 
 Modules are named here as text and imported only when asked for (`hook`), so the runtime never imports the
@@ -32,6 +32,7 @@ class Family:
     convert: str
     quantize: str
     compare: str
+    precisions: tuple[str, ...] = ("fp16", "int8")  # the precision folders a model of the family may have
 
 
 FAMILIES = {
@@ -41,6 +42,14 @@ FAMILIES = {
         convert="model_tools.convert.blip",
         quantize="model_tools.quantize.blip",
         compare="model_tools.runtime.blip.part_inputs",
+    ),
+    "chat": Family(
+        name="chat",
+        pipeline="model_tools.runtime.chat.pipeline",
+        convert="model_tools.convert.chat",
+        quantize="model_tools.quantize.chat",
+        compare="model_tools.runtime.chat.part_inputs",
+        precisions=("fp16", "int8", "int4"),
     ),
 }
 

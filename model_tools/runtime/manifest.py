@@ -5,6 +5,13 @@ so that nothing later fails with a `KeyError` or a `TypeError`. It reads the JSO
 and `quantize` write (format 1); fields it does not know are kept only in the raw dict
 (`ConvertedModel.manifest`). The `family` field names the kind of model (`families`); manifests written
 before it existed are BLIP models.
+
+What is common to every family (name, source, files and checksums per precision) is a field of `Manifest`;
+what belongs to one family is its own section, checked only for that family: `blip` (task, token ids, image
+and text sizes) and `chat` (the config's model type, the architecture, the picture settings if known).
+`Manifest.task`, `.tokens`, `.text` and `.image` read the BLIP section, as the BLIP code always has; `task`
+is "chat" for a chat model, and asking a chat model for BLIP's token ids is a `ManifestError`, never a
+half-filled value.
 """
 
 from __future__ import annotations
@@ -67,19 +74,64 @@ class PrecisionSpec:
 
 
 @dataclass(frozen=True)
-class Manifest:
-    format_version: int
-    name: str
-    task: str
+class BlipSpec:
+    """What only a BLIP model's manifest holds."""
+
+    task: str  # vqa | caption
     tokens: Tokens
     image: ImageSpec
     text: TextSpec
-    files: Mapping[str, FileRecord]  # files every precision needs (tokenizer.json)
+
+
+@dataclass(frozen=True)
+class ChatSpec:
+    """What only a chat model's manifest holds."""
+
+    model_type: str  # config.json's model_type ("llava", "llava_next", "internvl_chat"...): what VLMPipeline runs
+    architecture: str = ""  # "LlavaForConditionalGeneration"; "" for a downloaded OpenVINO model
+    image: ImageSpec | None = None  # the picture size and normalisation, where the converter knew them
+    source_revision: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    name: str
+    files: Mapping[str, FileRecord]  # files every precision needs (BLIP: tokenizer.json; chat: none)
     precisions: Mapping[str, PrecisionSpec]
     family: str = DEFAULT_FAMILY
     source_id: str = ""  # the Hugging Face id or folder it was converted from ("" if unknown)
     demo: bool = False  # a bundled demo model, which knows only its synthetic pictures
     caption_model: str | None = None  # a captioning model to describe pictures with, relative to the folder
+    blip: BlipSpec | None = None  # set for the blip family
+    chat: ChatSpec | None = None  # set for the chat family
+
+    @property
+    def task(self) -> str:
+        """What the model does: "vqa" or "caption" for BLIP, "chat" for a chat model."""
+        return self.blip.task if self.blip is not None else self.family
+
+    @property
+    def tokens(self) -> Tokens:
+        return self._blip("tokens").tokens
+
+    @property
+    def text(self) -> TextSpec:
+        return self._blip("text").text
+
+    @property
+    def image(self) -> ImageSpec:
+        """The picture size and normalisation (BLIP's; a chat model's where its manifest has them)."""
+        if self.blip is not None:
+            return self.blip.image
+        if self.chat is not None and self.chat.image is not None:
+            return self.chat.image
+        raise ManifestError(f"{self.name}: its manifest has no image section.", "Convert the model again.")
+
+    def _blip(self, what: str) -> BlipSpec:
+        if self.blip is None:
+            raise ManifestError(f"{self.name} is a {self.family} model: it has no BLIP {what}.")
+        return self.blip
 
     @classmethod
     def from_json(cls, data: Any, folder: Path) -> Manifest:
@@ -99,27 +151,8 @@ class Manifest:
         name = data.get("name") or folder.name
         if not isinstance(name, str):
             raise r.error("name", f"should be text, not {_kind(name)}")
-        task = r.field(data, "task")
-        if task not in TASKS:
-            raise r.error("task", f"should be one of {', '.join(TASKS)}, not {task!r}")
-        text = r.section(data, "text")
-        text_spec = TextSpec(**{f.name: r.integer(text, f.name, "text.") for f in fields(TextSpec)})
-        tokens = r.section(data, "tokens")
-        tokens_spec = Tokens(**{f.name: r.integer(tokens, f.name, "tokens.", minimum=0) for f in fields(Tokens)})
-        for key, value in asdict(tokens_spec).items():
-            if value >= text_spec.vocab_size:
-                raise r.error(f"tokens.{key}", f"is {value}, beyond the vocabulary ({text_spec.vocab_size} tokens)")
-        image = r.section(data, "image")
-        resample = image.get("resample", "bicubic")
-        if not isinstance(resample, str):
-            raise r.error("image.resample", f"should be text, not {_kind(resample)}")
-        height, width = r.numbers(image, "size", "image.", count=2, whole=True)
-        image_spec = ImageSpec(
-            size=(int(height), int(width)),
-            mean=_three(r.numbers(image, "mean", "image.", count=3, positive=False)),
-            std=_three(r.numbers(image, "std", "image.", count=3)),
-            resample=resample,
-        )
+        blip = _blip_spec(r, data) if family == "blip" else None
+        chat = _chat_spec(r, data) if family == "chat" else None
         precisions = {}
         for key in r.section(data, "precisions"):
             entry = r.section(data["precisions"], key, "precisions.")
@@ -131,11 +164,53 @@ class Manifest:
         source_id = source.get("id") if isinstance(source, dict) else None
         caption_model = data.get("caption_model")
         return cls(
-            version, name, task, tokens_spec, image_spec, text_spec, shared, precisions, family,
+            version, name, shared, precisions, family,
             source_id=str(source_id or ""),
             demo=bool(data.get("demo")),
             caption_model=caption_model if isinstance(caption_model, str) and caption_model else None,
+            blip=blip,
+            chat=chat,
         )
+
+
+def _blip_spec(r: _Reader, data: dict[str, Any]) -> BlipSpec:
+    task = r.field(data, "task")
+    if task not in TASKS:
+        raise r.error("task", f"should be one of {', '.join(TASKS)}, not {task!r}")
+    text = r.section(data, "text")
+    text_spec = TextSpec(**{f.name: r.integer(text, f.name, "text.") for f in fields(TextSpec)})
+    tokens = r.section(data, "tokens")
+    tokens_spec = Tokens(**{f.name: r.integer(tokens, f.name, "tokens.", minimum=0) for f in fields(Tokens)})
+    for key, value in asdict(tokens_spec).items():
+        if value >= text_spec.vocab_size:
+            raise r.error(f"tokens.{key}", f"is {value}, beyond the vocabulary ({text_spec.vocab_size} tokens)")
+    return BlipSpec(task, tokens_spec, _image_spec(r, r.section(data, "image")), text_spec)
+
+
+def _chat_spec(r: _Reader, data: dict[str, Any]) -> ChatSpec:
+    model_type = r.field(data, "model_type")
+    if not isinstance(model_type, str) or not model_type.strip():
+        raise r.error("model_type", f"should be the model type of config.json, not {model_type!r}")
+    architecture = data.get("architecture", "")
+    if not isinstance(architecture, str):
+        raise r.error("architecture", f"should be text, not {_kind(architecture)}")
+    source = data.get("source")
+    revision = source.get("revision") if isinstance(source, dict) else None
+    image = _image_spec(r, r.section(data, "image")) if data.get("image") is not None else None
+    return ChatSpec(model_type, architecture, image, revision if isinstance(revision, str) else None)
+
+
+def _image_spec(r: _Reader, image: dict[str, Any]) -> ImageSpec:
+    resample = image.get("resample", "bicubic")
+    if not isinstance(resample, str):
+        raise r.error("image.resample", f"should be text, not {_kind(resample)}")
+    height, width = r.numbers(image, "size", "image.", count=2, whole=True)
+    return ImageSpec(
+        size=(int(height), int(width)),
+        mean=_three(r.numbers(image, "mean", "image.", count=3, positive=False)),
+        std=_three(r.numbers(image, "std", "image.", count=3)),
+        resample=resample,
+    )
 
 
 class _Reader:

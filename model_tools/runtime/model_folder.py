@@ -1,6 +1,8 @@
 """A converted model folder: its manifest, and checks that refuse a damaged folder before loading it.
 
-    <name>/manifest.json  tokenizer.json  fp16/*.xml|.bin  int8/*.xml|.bin
+    BLIP:  <name>/manifest.json  tokenizer.json  fp16/<part>.xml|.bin  int8/<part>.xml|.bin
+    chat:  <name>/manifest.json  fp16/ int8/ int4/, each a complete VLMPipeline folder:
+           openvino_<part>.xml|.bin, openvino_tokenizer / openvino_detokenizer .xml|.bin, the three configs
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from model_tools.runtime import paths
 from model_tools.runtime.errors import CorruptModelError, ModelNotFoundError
+from model_tools.runtime.families import FAMILIES
 from model_tools.runtime.files import atomic_write_json
 from model_tools.runtime.manifest import FORMAT_VERSION, MANIFEST, Manifest  # noqa: F401 (FORMAT_VERSION: for the writers)
 
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
     from model_tools.runtime.text import BlipTokenizer
 
 TOKENIZER = "tokenizer.json"
-PRECISIONS = ("fp16", "int8")
+PRECISIONS = ("fp16", "int8", "int4")  # every precision folder any family has (each family's: `Family.precisions`)
 
 VISION = "vision_model"
 TEXT_ENCODER = "text_encoder"
@@ -30,9 +33,32 @@ DECODER = "text_decoder"
 CROSS_KV = "text_decoder_cross_kv"  # projects encoder states to each decoder layer's cross-attention K/V, once
 
 
+# The chat family: the parts VLMPipeline reads (as openvino_<part>.xml), its tokenizers and configs.
+CHAT_VISION, CHAT_TEXT_EMBEDDINGS, CHAT_LANGUAGE = "vision_embeddings_model", "text_embeddings_model", "language_model"
+CHAT_PARTS = (CHAT_VISION, CHAT_TEXT_EMBEDDINGS, CHAT_LANGUAGE)
+CHAT_TOKENIZERS = ("openvino_tokenizer", "openvino_detokenizer")
+CHAT_CONFIGS = ("config.json", "generation_config.json", "preprocessor_config.json")
+
+
 def components(task: str) -> list[str]:
-    """The model parts a task needs, in the order they run."""
+    """The model parts a task needs, in the order they run ("chat": a chat model's three parts)."""
+    if task == "chat":
+        return list(CHAT_PARTS)
     return [VISION, TEXT_ENCODER, CROSS_KV, DECODER] if task == "vqa" else [VISION, CROSS_KV, DECODER]
+
+
+def part_file(family: str, precision: str, part: str, ext: str = "xml") -> str:
+    """The path of one part's file inside a model folder of `family` ("fp16/openvino_language_model.xml")."""
+    return f"{precision}/openvino_{part}.{ext}" if family == "chat" else f"{precision}/{part}.{ext}"
+
+
+def required_files(family: str, task: str, precision: str) -> list[str]:
+    """The files a precision folder must have (and its manifest list) for the family's pipeline to run."""
+    parts = [part_file(family, precision, part, ext) for part in components(task) for ext in ("xml", "bin")]
+    if family == "chat":
+        parts += [f"{precision}/{name}.{ext}" for name in CHAT_TOKENIZERS for ext in ("xml", "bin")]
+        parts += [f"{precision}/{name}" for name in CHAT_CONFIGS]
+    return parts
 
 
 def sha256_file(path: Path) -> str:
@@ -88,35 +114,42 @@ class ConvertedModel:
         return self.spec.task
 
     @property
+    def family_precisions(self) -> tuple[str, ...]:
+        """The precisions a model of this family may have, in order (BLIP: fp16, int8; chat: and int4)."""
+        return FAMILIES[self.spec.family].precisions
+
+    @property
     def precisions(self) -> list[str]:
-        return [p for p in PRECISIONS if p in self.spec.precisions]
+        """The precisions this folder has."""
+        return [p for p in self.family_precisions if p in self.spec.precisions]
 
     def has(self, precision: str) -> bool:
-        return precision in self.spec.precisions
+        return precision in self.family_precisions and precision in self.spec.precisions
 
     def size_on_disk(self) -> int:
         """Bytes used by the model folder."""
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
 
     def xml(self, precision: str, component: str) -> Path:
-        return self.path / precision / f"{component}.xml"
+        return self.path / part_file(self.spec.family, precision, component)
 
     def verify(self, precision: str) -> None:
-        """Refuse a folder with a missing, truncated or altered file, or a tokenizer that does not load.
+        """Refuse a folder with a missing, truncated or altered file, or (BLIP) a tokenizer that does not load.
 
+        Every file the family's pipeline needs must be listed in the manifest; every listed file is checked.
         Sizes are checked every time; sha256 once per file version (a stamp in the cache dir remembers it).
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
+        known = self.family_precisions
+        if precision not in known:
+            raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(known)}.")
         if not self.has(precision):
-            hint = "Make it with `model-tools quantize`." if precision == "int8" else "Convert the model again."
+            hint = "Convert the model again." if precision == "fp16" else "Make it with `model-tools quantize`."
             raise ModelNotFoundError(f"{self.name} has no {precision.upper()} version.", hint)
         files = {**self.spec.files, **self.spec.precisions[precision].files}
         fix = _remake(precision)
-        for part in components(self.task):
-            for ext in ("xml", "bin"):
-                if f"{precision}/{part}.{ext}" not in files:
-                    raise CorruptModelError(f"{self.name}: {MANIFEST} does not list {precision}/{part}.{ext}.", fix)
+        for rel in required_files(self.spec.family, self.task, precision):
+            if rel not in files:
+                raise CorruptModelError(f"{self.name}: {MANIFEST} does not list {rel}.", fix)
         stamps = _Stamps.load()
         for rel, rec in files.items():
             fix = _remake(rel.split("/")[0])
@@ -136,7 +169,8 @@ class ConvertedModel:
                 raise CorruptModelError(f"{self.name}: {rel} does not match its checksum (altered or damaged).", fix)
             stamps[key] = stamp
         _Stamps.save(stamps)
-        self._tokenizer = self._load_tokenizer()
+        if self.spec.family == "blip":
+            self._tokenizer = self._load_tokenizer()
 
     def tokenizer(self) -> BlipTokenizer:
         """The model's tokenizer: the one `verify` loaded, or loaded now."""
@@ -161,8 +195,10 @@ class ConvertedModel:
 
 
 def _remake(folder: str) -> str:
-    """What rebuilds a file of `folder`: INT8 files come from quantizing, the rest from converting."""
-    return "Quantize it again (`model-tools quantize`)." if folder == "int8" else "Convert the model again."
+    """What rebuilds a file of `folder`: INT8 and INT4 files come from quantizing, the rest from converting."""
+    if folder in ("int8", "int4"):
+        return "Quantize it again (`model-tools quantize`)."
+    return "Convert the model again."
 
 
 class _Stamps:

@@ -20,6 +20,7 @@ from model_tools.jobs.requests import (
     ConvertRequest,
     DownloadRequest,
     ImportRequest,
+    InstallRequest,
     ModelResult,
     QuantizationError,
     QuantizeRequest,
@@ -30,6 +31,7 @@ REQUESTS = [
     DownloadRequest("Salesforce/blip-vqa-base", revision="main"),
     ConvertRequest("Salesforce/blip-vqa-base", "/models/blip", overwrite=True),
     ImportRequest(Path("/elsewhere/model"), "mine"),
+    InstallRequest("OpenVINO/InternVL2-1B-int4-ov", "InternVL2-1B", "int4"),
     QuantizeRequest("/models/blip", decoder="int4", group_size=32, questions="/q.txt"),
     CompareRequest("/models/blip", "AUTO", 3, images="/pictures", max_new_tokens=7),
 ]
@@ -56,7 +58,7 @@ def test_every_request_comes_back_as_itself(request_):
 
 
 def test_every_job_is_one_row_of_the_table():
-    assert list(JOBS) == ["download", "convert", "import_converted", "quantize", "compare"]
+    assert list(JOBS) == ["download", "convert", "import_converted", "install_ready", "quantize", "compare"]
     for kind, job in JOBS.items():
         module, name = job.function.split(":")
         assert module.startswith("model_tools.") and name.isidentifier()

@@ -1,5 +1,6 @@
 """`model_tools.library.catalog`: every entry is well formed, its id is one the hub and the converter take, its
-task is one the BLIP family converts and runs, and `find` finds it."""
+task is one its family converts and runs, and `find` finds it. The BLIP entries are checked as before; the chat
+entries (LLaVA checkpoints and ready OpenVINO models) by their own rules below."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import pytest
 from huggingface_hub.utils import validate_repo_id
 
 from model_tools.library import store
-from model_tools.library.catalog import CATALOG, find
+from model_tools.library.catalog import CATALOG as ALL_ENTRIES
+from model_tools.library.catalog import find, memory_warning
 from model_tools.runtime import families
 from model_tools.runtime.manifest import TASKS
 from model_tools.runtime.model_folder import components
 
+CATALOG = [e for e in ALL_ENTRIES if e.family == "blip"]
+CHAT = [e for e in ALL_ENTRIES if e.family == "chat"]
 ENTRIES = pytest.mark.parametrize("entry", CATALOG, ids=[e.repo_id for e in CATALOG])
+CHAT_ENTRIES = pytest.mark.parametrize("entry", CHAT, ids=[e.repo_id for e in CHAT])
 
 
 def test_the_catalog_lists_both_tasks_without_repeats():
@@ -80,3 +85,45 @@ def test_the_converter_fetches_an_entry_from_the_hub_by_its_id(entry, local_hub)
     assert (folder / "model.safetensors").read_bytes() == b"weights"
     assert local_hub.cache in folder.parents
 
+
+
+def test_the_catalog_has_both_families_and_no_id_twice():
+    assert {e.family for e in ALL_ENTRIES} == {"blip", "chat"}
+    assert len({e.repo_id.lower() for e in ALL_ENTRIES}) == len(ALL_ENTRIES)
+    assert len({e.title for e in ALL_ENTRIES}) == len(ALL_ENTRIES)
+    assert not {e.folder_name for e in CATALOG} & {e.folder_name for e in CHAT}
+
+
+@CHAT_ENTRIES
+def test_a_chat_entry_is_well_formed(entry):
+    validate_repo_id(entry.repo_id)
+    assert entry.task == "chat" and entry.description.endswith(".")
+    assert isinstance(entry.download_mb, int) and 100 < entry.download_mb < 20_000
+    assert entry.needs_mb >= entry.download_mb
+    if entry.ready:  # OpenVINO/<model>-<precision>-ov: the precision and shared folder come from the name
+        owner, name = entry.repo_id.split("/")
+        assert owner == "OpenVINO" and name == f"{entry.folder_name}-{entry.precision}-ov"
+        assert entry.precision in ("fp16", "int8", "int4") and entry.precision.upper() in entry.title
+    else:
+        assert entry.repo_id.startswith("llava-hf/") and entry.folder_name == entry.repo_id.split("/")[1]
+
+
+def test_variants_of_one_ready_model_share_its_folder_and_shrink_with_precision():
+    by_model: dict[str, dict[str, int]] = {}
+    for e in CHAT:
+        if e.ready:
+            by_model.setdefault(e.folder_name, {})[e.precision] = e.download_mb
+    assert by_model and any(len(v) == 3 for v in by_model.values())
+    for sizes in by_model.values():
+        ordered = [sizes[p] for p in ("int4", "int8", "fp16") if p in sizes]
+        assert ordered == sorted(ordered), sizes
+
+
+def test_a_model_too_big_for_the_machine_is_flagged_before_download():
+    big = find("llava-hf/llava-1.5-7b-hf")
+    small = find("OpenVINO/InternVL2-1B-int4-ov")
+    assert big is not None and small is not None
+    warning = memory_warning(big, total_mb=24_000)
+    assert warning is not None and "30 GB" in warning and "24 GB" in warning and "converting" in warning
+    assert memory_warning(small, total_mb=24_000) is None
+    assert "running" in (memory_warning(small, total_mb=1_000) or "")

@@ -50,7 +50,7 @@ class ConvertPage(ToolPage):
         self.catalog_combo = QComboBox()
         self.catalog_combo.setObjectName("catalogCombo")
         self.catalog_combo.setAccessibleName("Known model")
-        for entry in CATALOG:
+        for entry in (e for e in CATALOG if not e.ready):  # ready OpenVINO models are downloaded, not converted
             self.catalog_combo.addItem(f"{entry.title}  ·  {entry.repo_id}", entry.repo_id)
         self.hub_edit = QLineEdit()
         self.hub_edit.setObjectName("hubIdEdit")

@@ -24,10 +24,10 @@ from desktop_app.tools_panel.model_lists import CatalogList, InstalledList, inst
 from desktop_app.tools_panel.page import ToolPage
 from desktop_app.widgets.labels import text_label
 from model_tools.jobs.folders import is_model_folder
-from model_tools.jobs.requests import ConvertRequest, ImportRequest
+from model_tools.jobs.requests import ConvertRequest, ImportRequest, InstallRequest
 from model_tools.library import hub
 from model_tools.library import store as library
-from model_tools.library.catalog import CatalogEntry
+from model_tools.library.catalog import CatalogEntry, memory_warning
 from model_tools.library.catalog import find as find_entry
 from model_tools.runtime import ConvertedModel, paths
 from model_tools.runtime.errors import GlimpseError
@@ -169,7 +169,13 @@ class ModelsPage(ToolPage):
             return False
         if isinstance(entry, str):
             entry = find_entry(entry) or CatalogEntry(entry, "vqa", entry, "", 0)
+        too_big = memory_warning(entry)
+        if too_big:
+            self.show_notice(f"{too_big} Pick a smaller model.")
+            return False
         out = paths.models_dir() / entry.folder_name
+        if entry.ready:
+            return self._install_ready(entry, out)
         if is_model_folder(out):
             self.show_notice(
                 f"{entry.folder_name} is already installed. Delete it first to download it again."
@@ -181,6 +187,20 @@ class ModelsPage(ToolPage):
         verb = "Resuming the download of" if hub.cached_bytes(entry.repo_id) else "Downloading"
         title = f"{verb} {entry.repo_id} and converting it"
         return self.start_job(ConvertRequest(entry.repo_id, out), title, makes=out)
+
+    def _install_ready(self, entry: CatalogEntry, out: Path) -> bool:
+        """Download a ready OpenVINO model as it is, as one precision of its library entry."""
+        try:
+            installed = ConvertedModel.open(out).has(entry.precision) if out.exists() else False
+        except GlimpseError:
+            self.show_notice(f"{out} is in the way and is not a Glimpse model: move it elsewhere first.")
+            return False
+        if installed:
+            self.show_notice(f"{entry.title} is already installed. Delete it first to download it again.")
+            return False
+        verb = "Resuming the download of" if hub.cached_bytes(entry.repo_id) else "Downloading"
+        request = InstallRequest(entry.repo_id, entry.folder_name, entry.precision)
+        return self.start_job(request, f"{verb} {entry.repo_id}", makes=out)
 
     def import_hf_folder(self, folder: Path, name: str | None = None) -> bool:
         """Convert a local Hugging Face BLIP folder into the models folder."""

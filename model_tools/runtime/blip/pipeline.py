@@ -8,14 +8,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import openvino as ov
 
 from model_tools.runtime import precision as policy
+from model_tools.runtime.answer import Answer, Metrics
 from model_tools.runtime.blip.generation import Search, beam_search, greedy
 from model_tools.runtime.compile_cache import compile_cache_dir
 from model_tools.runtime.devices import check_device, core
@@ -33,35 +33,7 @@ from model_tools.runtime.text import TextStream, clean_question
 
 OnText = Callable[[str], object]
 
-
-@dataclass
-class Metrics:
-    """Timings of one answer, in seconds (tokens/s for throughput)."""
-
-    load_s: float = 0.0  # reading and compiling the model (when this call loaded it)
-    vision_s: float = 0.0
-    text_encoder_s: float = 0.0
-    ttft_s: float = 0.0  # from the call to the first decided token
-    tpot_s: float = 0.0  # per output token after the first
-    tokens_per_s: float = 0.0
-    total_s: float = 0.0
-    new_tokens: int = 0
-
-
-@dataclass
-class Answer:
-    text: str
-    token_ids: list[int]
-    metrics: Metrics
-    cancelled: bool = False
-    truncated_question: bool = False
-    precision: str = ""
-    device: str = ""
-    task: str = ""
-    question: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["Answer", "BlipPipeline", "GenerationSettings", "Metrics", "load"]
 
 
 @dataclass

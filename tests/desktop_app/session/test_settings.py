@@ -71,7 +71,7 @@ def test_wrong_values_fall_back_one_by_one(private_config):
             {
                 "max_new_tokens": "lots",
                 "num_beams": 3,
-                "precision": "int4",
+                "precision": "int2",  # int4 is a chat model precision now
                 "recent_files": "x.png",
                 "device": "AUTO",
                 "unknown": 1,

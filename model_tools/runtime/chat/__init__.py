@@ -1,0 +1,1 @@
+"""The chat family's runtime: a conversation about pictures on openvino-genai's VLMPipeline."""
