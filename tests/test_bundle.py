@@ -82,7 +82,8 @@ def test_runtime_bundle(tmp_path):
     for heavy in ("torch", "transformers", "nncf", "huggingface_hub"):
         assert not (internal / heavy).exists(), heavy
     assert (internal / "openvino" / "libs" / "libopenvino_intel_cpu_plugin.so").is_file() or sys.platform != "linux"
-    self_test(exe, tmp_path)
+    report = self_test(exe, tmp_path)
+    assert set(report["chat"]) == {"openvino_genai", "openvino_tokenizers"}  # VLMPipeline's libraries load
 
     # Model Tools' Compare page works here: it needs only the runtime.
     event = run_job(exe, "compare", {"model": str(DEMO_VQA), "runs": 1, "max_new_tokens": 5}, tmp_path)

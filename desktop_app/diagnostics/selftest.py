@@ -85,5 +85,26 @@ def _check() -> dict[str, Any]:
             raise RuntimeError(f"{precision}: caption {cap.text!r} lacks {missing}")
         entry.update(caption=cap.text, caption_total_s=round(cap.metrics.total_s, 4))
         results[precision] = entry
+    results["chat"] = _check_chat_libraries()
     app.processEvents()
     return results
+
+
+def _check_chat_libraries() -> dict[str, str]:
+    """The chat family's libraries load: openvino-genai (VLMPipeline) and the tokenizer ops it runs.
+
+    Importing openvino_tokenizers makes every new `Core` load its extension library, so making one proves the
+    library is in place (a bundle that lost it fails here, not at a user's first chat model).
+    """
+    import openvino
+    import openvino_genai
+    import openvino_tokenizers
+
+    openvino.Core()
+    versions = {"openvino_genai": openvino_genai.__version__, "openvino_tokenizers": openvino_tokenizers.__version__}
+    line = openvino.__version__.split("-")[0].rsplit(".", 1)[0]  # 2026.4 of 2026.4.1-...
+    if not all(v.startswith(line) for v in versions.values()):
+        raise RuntimeError(f"openvino {openvino.__version__} with mismatched chat libraries {versions}")
+    if not hasattr(openvino_genai, "VLMPipeline"):
+        raise RuntimeError("openvino_genai has no VLMPipeline")
+    return versions
