@@ -19,6 +19,9 @@ from model_tools.runtime.errors import Cancelled, GlimpseError, explain
 
 log = logging.getLogger("glimpse.cli")
 
+BLIP_MAX_NEW_TOKENS = 20
+CHAT_MAX_NEW_TOKENS = 256  # the chat runtime's own default (runtime.chat.pipeline.DEFAULT_MAX_NEW_TOKENS)
+
 
 def _positive(text: str) -> int:
     value = int(text)
@@ -28,7 +31,9 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="model-tools", description="Glimpse model tools: BLIP on OpenVINO.")
+    parser = argparse.ArgumentParser(
+        prog="model-tools", description="Glimpse model tools: BLIP and chat models on OpenVINO."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("convert", help="Hugging Face BLIP or LLaVA (id or folder) -> converted model folder (FP16)")
@@ -38,15 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
     p = sub.add_parser("ask", help="answer a question about an image (no question: a caption)")
-    p.add_argument("--model", type=Path, help="converted model folder (default: the demo model)")
-    p.add_argument("--image", required=True, type=Path)
-    p.add_argument("--question", default="", help="leave out for a caption")
-    p.add_argument("--precision", default="fp16", choices=["fp16", "int8"])
+    p.add_argument("--model", type=Path, help="converted model folder, BLIP or chat (default: the demo model)")
+    p.add_argument("--image", required=True, type=Path, action="append",
+                   help="the picture (a chat model takes several: repeat --image)")
+    p.add_argument("--question", default="", help="leave out for a caption (a chat model: a description)")
+    p.add_argument("--precision", default="fp16", choices=["fp16", "int8", "int4"], help="int4: chat models")
     p.add_argument("--device", default="CPU", help="CPU, GPU, NPU, AUTO... (see `model-tools devices`)")
-    p.add_argument("--beams", type=_positive, default=1)
-    p.add_argument("--max-new-tokens", type=_positive, default=20)
+    p.add_argument("--beams", type=_positive, default=1, help="BLIP only (chat models answer greedily)")
+    p.add_argument("--max-new-tokens", type=_positive,
+                   help=f"default {BLIP_MAX_NEW_TOKENS} (BLIP), {CHAT_MAX_NEW_TOKENS} (chat)")
     p.add_argument("--exact", action="store_true", help="every part from --precision's own files, at full precision")
     p.add_argument("--json", action="store_true", help="print one JSON object (text, token ids, metrics)")
+
+    p = sub.add_parser("chat", help="a conversation about pictures with a chat model, in the terminal")
+    p.add_argument("--model", required=True, type=Path, help="converted or installed chat model folder")
+    p.add_argument("--image", type=Path, action="append", default=[],
+                   help="a picture for the first message (repeat for several)")
+    p.add_argument("--precision", default="fp16", choices=["fp16", "int8", "int4"])
+    p.add_argument("--device", default="CPU", help="CPU, GPU, NPU, AUTO... (see `model-tools devices`)")
+    p.add_argument("--max-new-tokens", type=_positive, default=CHAT_MAX_NEW_TOKENS,
+                   help=f"longest answer in tokens (default {CHAT_MAX_NEW_TOKENS})")
+    p.add_argument("--exact", action="store_true", help="full precision and an f32 key/value cache")
 
     sub.add_parser("devices", help="list the devices OpenVINO reports")
 
@@ -55,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("bench", help="benchmark PyTorch eager against our OpenVINO pipeline")
-    p.add_argument("--synthetic", choices=["base", "tiny"], required=True,
-                   help="base: blip-vqa-base's real configuration with random weights")
-    p.add_argument("--runs", type=_positive, default=10)
+    p.add_argument("--synthetic", choices=["base", "tiny", "llava-small"], required=True,
+                   help="base: blip-vqa-base's real configuration with random weights; llava-small: "
+                        "llava-interleave-qwen-0.5b's shapes (FP16 / INT8 / INT4 chat pipeline)")
+    p.add_argument("--runs", type=_positive, help="timed runs (default 10; llava-small 3)")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--workdir", type=Path, help="where to build the synthetic models (default: a temp folder)")
     p.add_argument("--no-int8", action="store_true", help="skip the INT8 variant")
@@ -141,9 +159,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 128 + stop.signum
             if not isinstance(exc, (GlimpseError, OSError, ValueError)):
                 raise
-            # In the app's words (what happened, what to do); a bad value is said in its own.
-            print(f"error: {exc if isinstance(exc, ValueError) else explain(exc)}", file=sys.stderr)
+            print(f"error: {_error_line(exc)}", file=sys.stderr)
             return 2
+
+
+def _error_line(exc: BaseException) -> str:
+    """An error in the app's words (what happened, what to do); a bad value is said in its own."""
+    return str(exc if isinstance(exc, ValueError) else explain(exc))
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -162,10 +184,15 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from model_tools.runtime import ConvertedModel, load, load_image
     from model_tools.runtime.text import clean_question
 
-    image = load_image(args.image)  # fail on a bad picture before compiling anything
+    images = [load_image(path) for path in args.image]  # fail on a bad picture before compiling anything
     question = clean_question(args.question)  # undecodable bytes, control characters: see `clean_question`
     folder = args.model or library.default_model("vqa" if question else "caption")
     model = ConvertedModel.open(folder)
+    if model.spec.family == "chat":
+        return _ask_chat(args, folder, images)
+    if len(images) > 1:
+        raise GlimpseError(f"{model.name} answers about one picture at a time.", "Pass one --image.")
+    image = images[0]
     if not question and model.task == "vqa":
         folder = library.caption_partner(model) or folder
     if model.spec.demo and not args.json:
@@ -183,7 +210,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         answer = pipe.ask(
             image,
             question,
-            max_new_tokens=args.max_new_tokens,
+            max_new_tokens=args.max_new_tokens or BLIP_MAX_NEW_TOKENS,
             num_beams=args.beams,
             on_text=None if args.json else stream,
             cancel=cancel,
@@ -192,12 +219,196 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         cancel.set()
         raise
     if args.json:
-        print(json.dumps({**answer.to_dict(), "setup": pipe.setup_label, "files": pipe.sources}, ensure_ascii=False))
+        _print_answer_json(answer, pipe)
     else:
         sys.stdout.write("\n")
         if answer.truncated_question:
             print("note: the question was longer than the model allows and was shortened.", file=sys.stderr)
     return 0
+
+
+def _print_answer_json(answer: Any, pipe: Any) -> None:
+    """`ask --json`: the answer (text, token ids, metrics...), the setup it ran with and the files of each part."""
+    print(json.dumps({**answer.to_dict(), "setup": pipe.setup_label, "files": pipe.sources}, ensure_ascii=False))
+
+
+def _stream(chunk: str) -> None:
+    sys.stdout.write(chunk)
+    sys.stdout.flush()
+
+
+def _load_chat(args: argparse.Namespace, folder: Path) -> Any:
+    """The chat pipeline of `folder` with the command's precision, device and exactness; its notes on stderr."""
+    from model_tools.runtime import load
+
+    pipe = load(folder, args.precision, args.device, exact=args.exact)
+    for note in pipe.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return pipe
+
+
+def _ask_chat(args: argparse.Namespace, folder: Path, images: list[Any]) -> int:
+    """`ask` with a chat model: one turn about the pictures, streamed (or one JSON object, as for BLIP)."""
+    if args.beams != 1:
+        raise GlimpseError("A chat model answers greedily, one token at a time.", "Leave out --beams.")
+    pipe = _load_chat(args, folder)
+    cancel = threading.Event()
+    try:
+        answer = pipe.ask(
+            images,
+            args.question,
+            max_new_tokens=args.max_new_tokens or CHAT_MAX_NEW_TOKENS,
+            on_text=None if args.json else _stream,
+            cancel=cancel,
+        )
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    if args.json:
+        _print_answer_json(answer, pipe)
+    else:
+        sys.stdout.write("\n")
+    return 0
+
+
+CHAT_HELP = (
+    "/image PATH attaches a picture to your next message, /reset starts over, Ctrl+C stops an answer, "
+    "Ctrl+D quits."
+)
+
+
+class _ChatSession:
+    """`model-tools chat`: lines from stdin, each a message or a command; answers streamed to stdout.
+
+    Messages and errors other than the answers go to stderr, one line each; a bad picture or command is said
+    and the conversation goes on. Ctrl+C while an answer is written stops it (the partial answer stays in the
+    conversation, as Esc does in the window); at the prompt it quits, as Ctrl+D does.
+    runs in: the main thread (the SIGINT handler is Python's, called there).
+    """
+
+    def __init__(self, pipe: Any, pictures: list[Path], max_new_tokens: int) -> None:
+        self.pipe = pipe
+        self.pending = pictures  # attached to the next message
+        self.max_new_tokens = max_new_tokens
+        self.answering: threading.Event | None = None  # the cancel of the answer being written
+        self.interrupted = False  # Ctrl+C came outside an answer: quit
+
+    def on_sigint(self, signum: int, frame: object) -> None:
+        if self.answering is not None:
+            self.answering.set()  # the streamer stops at the next token
+            return
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def run(self, tty: bool) -> int:
+        while True:
+            try:
+                line = input("> ") if tty else sys.stdin.readline()
+                if not tty and not line:
+                    raise EOFError
+                if not self.handle(line.rstrip("\n")):
+                    return 0
+            except EOFError:
+                if tty:
+                    print(file=sys.stderr)  # end the prompt's line
+                return 0
+            except KeyboardInterrupt:
+                if not self.interrupted:
+                    raise  # SIGTERM (stop_on_signals): "Cancelled." and 128 + the signal
+                print(file=sys.stderr)
+                return 0
+
+    def handle(self, line: str) -> bool:
+        """One line: a command or a message. False: quit."""
+        text = line.strip()
+        if not text:
+            return True
+        if text.startswith("/"):
+            return self.command(*text.partition(" ")[::2])
+        self.answer(line)
+        return True
+
+    def command(self, name: str, rest: str) -> bool:
+        if name == "/image":
+            self.attach(rest.strip())
+        elif name == "/reset":
+            self.pipe.reset()
+            self.pending = []
+            _say("New conversation.")
+        elif name in ("/quit", "/exit"):
+            return False
+        elif name == "/help":
+            _say(CHAT_HELP)
+        else:
+            _say(f"Unknown command {name}. {CHAT_HELP}")
+        return True
+
+    def attach(self, path_text: str) -> None:
+        from model_tools.runtime import load_image
+
+        path_text = path_text.strip().strip("'\"")  # a path dropped into a terminal comes quoted
+        if not path_text:
+            _say("Which picture? /image PATH")
+            return
+        path = Path(path_text).expanduser()
+        try:
+            load_image(path)  # a bad picture is said now, not when the message is sent
+        except (GlimpseError, OSError, ValueError) as exc:
+            _say(f"error: {_error_line(exc)}")
+            return
+        self.pending.append(path)
+        count = f" ({len(self.pending)} pictures)" if len(self.pending) > 1 else ""
+        _say(f"Attached {path.name} to your next message{count}.")
+
+    def answer(self, text: str) -> None:
+        pictures, self.pending = self.pending, []
+        self.answering = threading.Event()
+        try:
+            answer = self.pipe.ask(
+                pictures or None, text, max_new_tokens=self.max_new_tokens, on_text=_stream, cancel=self.answering
+            )
+        except (GlimpseError, OSError, ValueError, RuntimeError) as exc:
+            sys.stdout.flush()
+            _say(f"error: {_error_line(exc)}")
+            return
+        finally:
+            self.answering = None
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        if answer.cancelled:
+            _say("(stopped)")
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    import signal
+
+    from model_tools.runtime import ConvertedModel, load_image
+
+    pictures = [path.expanduser() for path in args.image]
+    for path in pictures:
+        load_image(path)  # fail on a bad picture before compiling anything
+    model = ConvertedModel.open(args.model)
+    if model.spec.family != "chat":
+        raise GlimpseError(
+            f"{model.name} is a {model.spec.family.upper()} model: it answers one question about one picture "
+            "and cannot hold a conversation.",
+            f"Ask it with `model-tools ask --model {args.model} --image PICTURE --question ...`, "
+            "or choose a chat model.",
+        )
+    pipe = _load_chat(args, model.path)
+    tty = sys.stdin.isatty()
+    if tty:
+        _say(f"{model.name} ({pipe.setup_label}). {CHAT_HELP}")
+    session = _ChatSession(pipe, pictures, args.max_new_tokens)
+    previous = signal.signal(signal.SIGINT, session.on_sigint)
+    try:
+        return session.run(tty)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
@@ -247,9 +458,15 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from model_tools.measure.bench import run_bench, table
+    if args.synthetic == "llava-small":  # workdir default: the scratch folder, kept for the next run
+        from model_tools.measure.bench_chat import PRECISIONS, RUNS, run_bench, table
 
-    report = run_bench(args.synthetic, runs=args.runs, workdir=args.workdir, int8=not args.no_int8)
+        precisions = tuple(p for p in PRECISIONS if not (args.no_int8 and p == "int8"))
+        report = run_bench(args.synthetic, runs=args.runs or RUNS, workdir=args.workdir, precisions=precisions)
+    else:
+        from model_tools.measure.bench import run_bench, table  # type: ignore[assignment]
+
+        report = run_bench(args.synthetic, runs=args.runs or 10, workdir=args.workdir, int8=not args.no_int8)
     text = json.dumps(report, indent=2)
     print(table(report))
     if args.json:
@@ -384,6 +601,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 COMMANDS = {
     "convert": _cmd_convert,
     "ask": _cmd_ask,
+    "chat": _cmd_chat,
     "devices": _cmd_devices,
     "doctor": _cmd_doctor,
     "bench": _cmd_bench,

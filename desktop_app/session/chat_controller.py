@@ -1,6 +1,7 @@
 """The chat's engine room: questions in order, one generation at a time, on worker threads.
 
     controller.ask(turn)        # waits for the model if it is loading, then streams the answer
+                                # (a chat model: the message with its pictures, in the model's conversation)
     controller.stop()           # stops the answer in progress (within one decode step) and those waiting
     controller.shutdown(1000)   # on close: stop everything, wait at most a second for the threads
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, QThreadPool, Signal, Slot
 
@@ -50,6 +52,15 @@ class _TurnRelay(QObject):
                 self.turn.status = STREAMING
                 self.controller.turn_updated.emit(self.turn)
             self.controller.text_received.emit(self.turn, chunk)
+
+
+def _chat_text(turn: Turn) -> str:
+    """What a chat model is asked: the question, or for Describe (or an empty question) the words for it."""
+    if turn.question.strip() and not turn.describe:
+        return turn.question
+    from model_tools.runtime.chat.pipeline import DESCRIBE  # a chat model is loaded: openvino-genai is in
+
+    return DESCRIBE
 
 
 class ChatController(QObject):
@@ -97,6 +108,8 @@ class ChatController(QObject):
     def ask(self, turn: Turn) -> asyncio.Task[None]:
         """Queue `turn` (its image, question or Describe); answers run one at a time, in order."""
         turn.max_new_tokens, turn.num_beams = self.max_new_tokens, self.num_beams
+        if self.models.current is not None and self.models.current.task == "chat":
+            turn.num_beams = 0  # a chat model answers greedily: no beams to tell
         turn.status = WAITING if self.models.busy else PENDING
         task = spawn(self._answer(turn), self._on_unexpected)
         was = self.generating
@@ -120,10 +133,11 @@ class ChatController(QObject):
                 worker = GenerationWorker(
                     pipe,
                     Path(turn.image or ""),
-                    turn.question,
+                    _chat_text(turn) if pipe.task == "chat" else turn.question,
                     describe=turn.describe,
                     max_new_tokens=turn.max_new_tokens,
                     num_beams=turn.num_beams,
+                    pictures=[Path(p) for p in turn.pictures],
                 )
                 relay = _TurnRelay(self, turn)
                 worker.signals.text_received.connect(relay._on_text_received)
@@ -151,6 +165,23 @@ class ChatController(QObject):
         if answer.truncated_question:
             turn.metrics["truncated_question"] = True  # kept with the turn: the bubble says so
         self.answer_finished.emit(turn, answer)
+
+    def set_history(self, history: Callable[[], list[Any]]) -> asyncio.Task[None]:
+        """Make a loaded chat model's own conversation `history()` (its `restore`; empty: a new conversation),
+        in turn with the questions: after the answer in progress, before those asked after this call. A BLIP
+        model keeps no conversation: nothing to do. runs in: GUI thread (`history` too, when its turn comes).
+        """
+        return spawn(self._set_history(history), self._on_unexpected)
+
+    async def _set_history(self, history: Callable[[], list[Any]]) -> None:
+        if self._queue is None:
+            self._queue = asyncio.Lock()
+        async with self._queue:
+            pipe = self.models.current
+            if pipe is None or pipe.task != "chat" or self.closing:
+                return  # a chat model loaded later is given the conversation when it is ready
+            turns = history()
+            await run_worker(self.pool, FunctionWorker(pipe.restore, turns, name="restore"))
 
     def stop(self) -> bool:
         """Stop the answer in progress (its partial text stays) and drop those waiting. True if any."""

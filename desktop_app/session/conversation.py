@@ -1,6 +1,8 @@
 """The conversation as data: turns (image, question, answer, metrics), saved as JSON and exported as Markdown.
 
-No widgets here; the chat pane shows a `Conversation` and the window saves and opens it.
+No widgets here; the chat pane shows a `Conversation` and the window saves and opens it. A chat model keeps
+the conversation itself too (its pipeline's `history`); `chat_history(conversation)` is what it should hold,
+so a saved conversation, an Undo Clear or a new chat model continues from the turns shown.
 
 A Markdown export `chat.md` takes copies of its pictures along in `chat_files/` beside it, linked relatively,
 so the folder can be moved or shared; a file already there is never overwritten (a copy gets a new name).
@@ -43,8 +45,10 @@ class Turn:
     """One question (or Describe) and its answer."""
 
     question: str
-    image: str | None  # path of the picture asked about
+    image: str | None  # path of the picture asked about (with a chat model: the first sent with the message)
     describe: bool = False
+    images: list[str] = field(default_factory=list)  # a chat message's pictures, all of them (may be none)
+    prompt: str = ""  # a chat model's turn: the message as the model read it (cleaned; Describe in words)
     answer: str = ""
     status: str = PENDING  # pending | waiting | streaming | done | stopped | failed
     error: str = ""
@@ -61,6 +65,16 @@ class Turn:
     def finished(self) -> bool:
         return self.status in (DONE, STOPPED, FAILED)
 
+    @property
+    def pictures(self) -> list[str]:
+        """The pictures this message went with: a chat message's (none, one or several), else BLIP's one."""
+        return list(self.images) if self.images else [self.image] if self.image else []
+
+    @property
+    def in_history(self) -> bool:
+        """Part of what the model remembers: answered, or stopped with part of an answer."""
+        return self.status == DONE or (self.status == STOPPED and bool(self.answer))
+
     def set_answer(self, answer: Any, model: str) -> None:
         """Fill in from a runtime `Answer`."""
         self.answer = answer.text
@@ -70,6 +84,8 @@ class Turn:
         self.precision = answer.precision
         self.device = answer.device
         self.metrics = asdict(answer.metrics)
+        if answer.task == "chat":
+            self.prompt = answer.question
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +103,10 @@ class Turn:
             turn.status = STOPPED  # an answer that was still running when saved
         if not isinstance(turn.metrics, dict):
             turn.metrics = {}
+        if not isinstance(turn.images, list) or not all(isinstance(p, str) for p in turn.images):
+            turn.images = []
+        if not isinstance(turn.prompt, str):
+            turn.prompt = ""
         return turn
 
 
@@ -109,7 +129,7 @@ class Conversation:
     def save_markdown(self, path: Path) -> None:
         """Write Markdown at `path`, with copies of the pictures in `<name>_files/` beside it."""
         path = Path(path)
-        links = _copy_pictures([t.image for t in self.turns if t.image], path.with_name(f"{path.stem}_files"))
+        links = _copy_pictures([p for t in self.turns for p in t.pictures], path.with_name(f"{path.stem}_files"))
         atomic_write(path, self.to_markdown(links))
 
     @classmethod
@@ -138,9 +158,9 @@ class Conversation:
         for i, turn in enumerate(self.turns, 1):
             title = "Describe" if turn.describe else _heading(turn.question) or "Question"
             lines += [f"## {i}. {title}", ""]
-            if turn.image:
-                name = escape_markdown(Path(turn.image).name)
-                link = pictures.get(turn.image)
+            for picture in turn.pictures:
+                name = escape_markdown(Path(picture).name)
+                link = pictures.get(picture)
                 lines += [f"![{name}]({link})" if link else f"_Picture {name} (not found when exported)_", ""]
             if turn.describe:
                 lines += ["**You:** _Describe the picture._", ""]
@@ -157,6 +177,26 @@ class Conversation:
             if metrics:
                 lines += [f"<sub>{escape_markdown(metrics)}</sub>", ""]
         return "\n".join(lines).rstrip() + "\n"
+
+
+def chat_history(conversation: Conversation) -> list[Any]:
+    """The turns a chat model should remember of `conversation`, as its pipeline takes them (`restore`).
+
+    Every answered turn counts, a BLIP model's too (a caption is the answer to "Describe this picture."),
+    with the pictures it went with that still exist; unanswered and failed turns are left out, as the
+    pipeline leaves them out. runs in: any thread (imports openvino-genai: call once a chat model is loaded).
+    """
+    from model_tools.runtime.chat.pipeline import DESCRIBE
+    from model_tools.runtime.chat.pipeline import Turn as ChatTurn
+
+    out: list[Any] = []
+    for turn in conversation.turns:
+        if not turn.in_history:
+            continue
+        text = turn.prompt or (DESCRIBE if turn.describe or not turn.question.strip() else turn.question)
+        pictures = tuple(p for p in turn.pictures if Path(p).is_file())
+        out += [ChatTurn("user", text, pictures), ChatTurn("assistant", turn.answer)]
+    return out
 
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&$])")

@@ -79,7 +79,7 @@ class ModelLoader(QObject):
     async def pipeline(self, task: str) -> BlipPipeline:
         """The pipeline for `task` ("vqa" answers, "caption" describes), once loads in progress are done.
 
-        For Describe with a VQA model, its captioning partner is loaded on first use.
+        For Describe with a VQA model, its captioning partner is loaded on first use; a chat model does both.
         """
         while self._pending:
             await asyncio.wait(set(self._pending))
@@ -89,8 +89,8 @@ class ModelLoader(QObject):
             raise ModelNotFoundError(
                 "No model is loaded.", "Choose a model in the toolbar, or open a model folder."
             )
-        if task != "caption" or self.current.task == "caption":
-            return self.current
+        if task != "caption" or self.current.task in ("caption", "chat"):
+            return self.current  # a chat model describes a picture itself
         partner = library.caption_partner(self.current.model)
         if partner is None:
             raise GlimpseError(

@@ -199,7 +199,7 @@ class ModelSession(QObject):
     # -- the loader's news -----------------------------------------------------------------------------------
 
     def _on_loaded(self, pipe: BlipPipeline) -> None:
-        self.can_describe = pipe.task == "caption" or library.caption_partner(pipe.model) is not None
+        self.can_describe = pipe.task in ("caption", "chat") or library.caption_partner(pipe.model) is not None
         self.describe_blocker = (
             ""
             if self.can_describe

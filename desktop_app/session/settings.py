@@ -33,6 +33,7 @@ class Settings:
     device: str = "CPU"
     max_new_tokens: int = 30
     num_beams: int = 1
+    chat_max_new_tokens: int = 256  # a chat model's answers are sentences: their own limit
     geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64
     splitter: str = ""  # the image/chat splitter, base64
@@ -61,6 +62,8 @@ def _valid(name: str, value: Any) -> bool:
         return isinstance(value, str) and bool(value.strip())
     if name == "max_new_tokens":
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 512
+    if name == "chat_max_new_tokens":
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096
     if name == "num_beams":
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 8
     if name in ("geometry", "window_state", "splitter"):

@@ -20,20 +20,36 @@ import asyncio
 import logging
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal, Slot
 
-from model_tools.runtime.errors import attach_traceback
+from model_tools.runtime.errors import GlimpseError, attach_traceback
 from model_tools.runtime.files import atomic_write
 
 if TYPE_CHECKING:
-    from model_tools.runtime import BlipPipeline
+    from model_tools.runtime import BlipPipeline, ChatPipeline
 
 log = logging.getLogger("glimpse.app.workers")
+
+CHAT_WARM_UP_SIZE = (64, 64)  # a small blank picture: the model's processor resizes it to what it takes
+MEMORY_WORDS = ("bad_alloc", "out of memory", "cannot allocate memory", "failed to allocate")
+
+
+def raise_memory_error(exc: BaseException) -> None:
+    """If `exc` (or its cause) says the machine ran out of memory (OpenVINO reports that as a RuntimeError),
+    raise an error that says so, with the fix; else return. runs in: any thread."""
+    for cause in (exc, exc.__cause__):
+        if cause is not None and (
+            isinstance(cause, MemoryError) or any(word in str(cause).lower() for word in MEMORY_WORDS)
+        ):
+            raise GlimpseError(
+                "The model ran out of memory.",
+                "Close other programs, or choose a smaller precision (INT8 or INT4) or a smaller model.",
+            ) from cause
 
 
 class WorkerSignals(QObject):
@@ -101,7 +117,11 @@ class LoadWorker(Worker):
         )
         from model_tools.runtime import load  # imports openvino: here, on a worker, not at start-up
 
-        pipe = load(self.model_dir, precision=self.precision, device=self.device, exact=self.exact)
+        try:
+            pipe = load(self.model_dir, precision=self.precision, device=self.device, exact=self.exact)
+        except Exception as exc:
+            raise_memory_error(exc)
+            raise
         log.info("Loaded %s %s on %s in %.2f s: %s", self.model_dir, self.precision, self.device, pipe.load_s,
                  pipe.setup_label)
         if self.warm_up and not self.cancel.is_set():
@@ -109,6 +129,11 @@ class LoadWorker(Worker):
             self.signals.progressed.emit("Warming up…")
             from PIL import Image
 
+            if pipe.task == "chat":
+                blank = Image.new("RGB", CHAT_WARM_UP_SIZE, (128, 128, 128))
+                pipe.ask(blank, "Hi", max_new_tokens=2, cancel=self.cancel, keep_partial=False)
+                pipe.reset()  # the warm-up is no part of the conversation
+                return pipe
             blank = Image.new("RGB", tuple(pipe.image_size[::-1]), (128, 128, 128))
             if pipe.task == "vqa":
                 pipe.ask(blank, "what?", max_new_tokens=2, cancel=self.cancel)
@@ -121,27 +146,43 @@ class GenerationWorker(Worker):
     """Answer a question (or describe the picture) with a loaded pipeline, streaming text chunks.
 
     `cancel` (a threading.Event) stops generation within one decode step; the result is then a partial
-    Answer with cancelled=True.
+    Answer with cancelled=True. With a chat model the question goes with `pictures` (the message's own:
+    none, one or several) into the pipeline's conversation, which remembers the turns before it; stopped,
+    the partial answer stays in that conversation.
     """
 
     name = "generate"
 
     def __init__(
         self,
-        pipe: BlipPipeline,
+        pipe: BlipPipeline | ChatPipeline,
         image: Path,
         question: str,
         *,
         describe: bool = False,
         max_new_tokens: int = 20,
         num_beams: int = 1,
+        pictures: Sequence[Path] = (),
     ) -> None:
         super().__init__()
         self.pipe, self.image, self.question, self.describe = pipe, image, question, describe
         self.max_new_tokens, self.num_beams = max_new_tokens, num_beams
+        self.pictures = [Path(p) for p in pictures]
 
     def work(self) -> Any:
         """runs in: worker thread; `on_text` is called here and becomes the `text_received` signal."""
+        if self.pipe.task == "chat":
+            try:
+                return self.pipe.ask(
+                    self.pictures,
+                    self.question,
+                    max_new_tokens=self.max_new_tokens,
+                    on_text=self.signals.text_received.emit,
+                    cancel=self.cancel,
+                )
+            except Exception as exc:
+                raise_memory_error(exc)
+                raise
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "num_beams": self.num_beams,

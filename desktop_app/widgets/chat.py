@@ -6,6 +6,7 @@ Widgets only watch: they are given a `conversation.Turn` and told when it change
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,7 @@ class QuestionBubble(QFrame):
 
     image_clicked = Signal(str)
 
-    def __init__(self, turn: Turn, thumbnail: QImage | None) -> None:
+    def __init__(self, turn: Turn, thumbnail: QImage | None, more: Sequence[QImage | None] = ()) -> None:
         super().__init__()
         self.setObjectName("questionBubble")
         self.turn = turn
@@ -69,6 +70,19 @@ class QuestionBubble(QFrame):
         self.thumb.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.thumb.clicked.connect(self._on_thumb_clicked)
         self.set_thumbnail(thumbnail)
+        # A chat message's further pictures, smaller, below the first.
+        self.more_thumbs: list[QToolButton] = []
+        for i, path in enumerate(turn.pictures[1:]):
+            button = QToolButton()
+            button.setObjectName("turnThumbnailMore")
+            button.setAutoRaise(True)
+            button.setIconSize(QSize(THUMB // 2, THUMB // 2))
+            button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+            button.clicked.connect(lambda _=False, p=path: self.image_clicked.emit(p))
+            button.setAccessibleName(f"Show {Path(path).name}")
+            button.setToolTip(f"{Path(path).name}: show this picture")
+            self._set_icon(button, more[i] if i < len(more) else None, THUMB // 2)
+            self.more_thumbs.append(button)
         self.text = QLabel()
         self.text.setObjectName("questionText")
         self.text.setWordWrap(True)
@@ -102,14 +116,25 @@ class QuestionBubble(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 8, 12, 8)
         layout.setSpacing(10)
-        layout.addWidget(self.thumb, 0, Qt.AlignmentFlag.AlignTop)
+        pictures = QVBoxLayout()
+        pictures.setSpacing(2)
+        pictures.addWidget(self.thumb, 0, Qt.AlignmentFlag.AlignTop)
+        row = QHBoxLayout()
+        row.setSpacing(2)
+        for button in self.more_thumbs:
+            row.addWidget(button)
+        pictures.addLayout(row)
+        pictures.addStretch(1)
+        layout.addLayout(pictures)
         layout.addLayout(column, 1)
-        name = Path(turn.image).name if turn.image else "no picture"
+        self.thumb.setVisible(bool(turn.image))  # a chat message may go without a picture (set once in a layout)
+        names = [Path(p).name for p in turn.pictures]
+        name = ", ".join(names) if names else "no picture"
         asked = self._folded or turn.question
         what = "asked for a description" if turn.describe else f"asked: {asked}"
         if self._folded:
             what += f" ({len(turn.question):,} characters; Show more shows it all)"
-        self.setAccessibleName(f"You {what} (picture: {name})")
+        self.setAccessibleName(f"You {what} ({'pictures' if len(names) > 1 else 'picture'}: {name})")
         self.thumb.setAccessibleName(f"Show {name}")
         self.thumb.setToolTip(f"{name}: show this picture")
         self.refresh()
@@ -125,14 +150,22 @@ class QuestionBubble(QFrame):
         self.more.setText("Show less" if shown else "Show more")
         self.more.setAccessibleName("Show less of the question" if shown else "Show the whole question")
 
-    def set_thumbnail(self, thumbnail: QImage | None) -> None:
+    def set_thumbnail(self, thumbnail: QImage | None, path: str | None = None) -> None:
+        """The thumbnail of the turn's picture (`path`: of that one of a chat message's pictures)."""
+        if path is None or path == self.turn.image:
+            self._set_icon(self.thumb, thumbnail, THUMB)
+        pictures = self.turn.pictures[1:]
+        if path in pictures:
+            self._set_icon(self.more_thumbs[pictures.index(path)], thumbnail, THUMB // 2)
+
+    def _set_icon(self, button: QToolButton, thumbnail: QImage | None, size: int) -> None:
         if thumbnail is not None and not thumbnail.isNull():
             pix = QPixmap.fromImage(thumbnail).scaled(
-                THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
             )
-            self.thumb.setIcon(QIcon(pix))
+            button.setIcon(QIcon(pix))
         else:
-            self.thumb.setIcon(
+            button.setIcon(
                 QIcon.fromTheme(
                     "image-missing", self.style().standardIcon(self.style().StandardPixmap.SP_FileIcon)
                 )
@@ -275,10 +308,12 @@ class AnswerBubble(QFrame):
 class TurnView(QWidget):
     """A question bubble (right) above its answer bubble (left)."""
 
-    def __init__(self, turn: Turn, thumbnail: QImage | None, speech: bool) -> None:
+    def __init__(
+        self, turn: Turn, thumbnail: QImage | None, speech: bool, more: Sequence[QImage | None] = ()
+    ) -> None:
         super().__init__()
         self.turn = turn
-        self.question = QuestionBubble(turn, thumbnail)
+        self.question = QuestionBubble(turn, thumbnail, more)
         self.answer = AnswerBubble(turn, speech)
         top = QHBoxLayout()
         top.addStretch(1)
@@ -336,8 +371,9 @@ class ChatView(QScrollArea):
         self.empty.setAccessibleName("Conversation is empty")
         self.empty.setAccessibleDescription(self.empty.text())
 
-    def add_turn(self, turn: Turn, thumbnail: QImage | None) -> TurnView:
-        view = TurnView(turn, thumbnail, self.speech)
+    def add_turn(self, turn: Turn, thumbnail: QImage | None, more: Sequence[QImage | None] = ()) -> TurnView:
+        """Show `turn`, with the thumbnail of its picture (and of a chat message's further pictures, `more`)."""
+        view = TurnView(turn, thumbnail, self.speech, more)
         view.question.image_clicked.connect(self.image_clicked)
         view.answer.copy_requested.connect(self.answer_copied)
         view.answer.speak_requested.connect(self.speak_requested)
@@ -385,8 +421,8 @@ class ChatView(QScrollArea):
 
     def set_thumbnail(self, path: str, thumbnail: QImage) -> None:
         for view in self.views:
-            if view.turn.image == path:
-                view.question.set_thumbnail(thumbnail)
+            if path in view.turn.pictures:
+                view.question.set_thumbnail(thumbnail, path)
 
     def scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()

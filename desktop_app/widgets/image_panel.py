@@ -303,6 +303,38 @@ class ImagePanel(QWidget):
         row = self.strip.currentRow()
         return self.images[row] if 0 <= row < len(self.images) else None
 
+    def set_multi_select(self, on: bool) -> None:
+        """Several pictures may be selected (Ctrl+click, Shift+click) to go with one chat message; off: only
+        the current one is."""
+        mode = QAbstractItemView.SelectionMode.ExtendedSelection if on else QAbstractItemView.SelectionMode.SingleSelection
+        if self.strip.selectionMode() == mode:
+            return
+        self.strip.setSelectionMode(mode)
+        if not on:
+            row = self.strip.currentRow()
+            self.strip.clearSelection()
+            if 0 <= row < self.strip.count():
+                self.strip.item(row).setSelected(True)
+        self.strip.setAccessibleDescription(
+            "Ctrl+click or Shift+click to send several pictures with one message" if on else ""
+        )
+
+    def selected(self) -> list[SessionImage]:
+        """The pictures selected in the strip, in strip order; the current one always among them."""
+        rows = {self.strip.row(item) for item in self.strip.selectedItems()}
+        if 0 <= self.strip.currentRow() < len(self.images):
+            rows.add(self.strip.currentRow())
+        return [self.images[row] for row in sorted(rows) if 0 <= row < len(self.images)]
+
+    def select_several(self, paths: list[Path]) -> None:
+        """Select the pictures at `paths` (with multi-select on), the last of them current."""
+        rows = [row for row in (self.index_of(p) for p in paths) if row is not None]
+        if not rows:
+            return
+        self.select(self.images[rows[-1]].path)
+        for row in rows:
+            self.strip.item(row).setSelected(True)
+
     def _on_row_changed(self, row: int) -> None:
         image = self.images[row] if 0 <= row < len(self.images) else None
         self.stack.setCurrentIndex(1 if image else 0)

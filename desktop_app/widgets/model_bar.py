@@ -31,11 +31,17 @@ from model_tools.runtime import ConvertedModel, Device
 
 OTHER = "__other__"
 INT8_MISSING = "This model has no INT8 version. Make an INT8 version in Model Tools ▸ Quantize."
+INT4_MISSING = "This model has no INT4 version. Make an INT4 version in Model Tools ▸ Quantize (weights INT4)."
 FP16_MISSING = "This model has no FP16 version. Convert it again in Model Tools ▸ Convert."
+MISSING = {"fp16": FP16_MISSING, "int8": INT8_MISSING, "int4": INT4_MISSING}
 PRECISION_TIPS = {
     "fp16": "FP16: the converted model as is (most faithful).",
     "int8": "INT8: quantized weights; smaller and usually faster, answers may differ slightly.",
+    "int4": "INT4: the language model's weights in 4 bits; smallest and fastest, answers may differ more.",
 }
+BLIP_PRECISIONS = ("fp16", "int8")  # the switches shown with no model chosen
+CHAT_MAX_TOKENS = 4096  # the longest answer a chat model may be asked for
+BEAMS_TIP = "1 = greedy (fastest, streams word by word); more beams search wider"
 EXACT_TIP = (
     "Run every part from the chosen precision's own files at full precision (f32 on a CPU): "
     "slower, but exactly FP16's or INT8's answer on any machine."
@@ -43,7 +49,7 @@ EXACT_TIP = (
 
 
 def model_label(model: ConvertedModel) -> str:
-    kind = "questions" if model.task == "vqa" else "captions"
+    kind = {"vqa": "questions", "chat": "chat"}.get(model.task, "captions")
     demo = " · demo" if model.spec.demo else ""
     return f"{model.name} ({kind}{demo})"
 
@@ -133,7 +139,7 @@ class ModelBar(QWidget):
         pl = QHBoxLayout(precision_box)
         pl.setContentsMargins(0, 0, 0, 0)
         pl.setSpacing(6)
-        for key, text in (("fp16", "FP&16"), ("int8", "&INT8")):
+        for key, text in (("fp16", "FP&16"), ("int8", "&INT8"), ("int4", "INT&4")):
             button = QRadioButton(text)
             button.setObjectName(f"precision_{key}")
             button.setToolTip(PRECISION_TIPS[key])
@@ -142,6 +148,7 @@ class ModelBar(QWidget):
             self.precision_group.addButton(button)
             self.precision_buttons[key] = button
             self._name_precision(button, key)
+            button.setVisible(key in BLIP_PRECISIONS)  # INT4: for a chat model (show_model)
             pl.addWidget(button)
         self.exact = QCheckBox("E&xact precision")
         self.exact.setObjectName("exactPrecision")
@@ -164,9 +171,7 @@ class ModelBar(QWidget):
         self.max_tokens = _spin_box(
             "maxTokens", 512, "Maximum new tokens", "The longest answer, in tokens (word pieces)"
         )
-        self.beams = _spin_box(
-            "beams", 8, "Beam count", "1 = greedy (fastest, streams word by word); more beams search wider"
-        )
+        self.beams = _spin_box("beams", 8, "Beam count", BEAMS_TIP)
         self.max_tokens.valueChanged.connect(self._on_generation_changed)
         self.beams.valueChanged.connect(self._on_generation_changed)
 
@@ -224,22 +229,26 @@ class ModelBar(QWidget):
             self.model_combo.setCurrentIndex(index)
 
     def show_model(self, model: ConvertedModel | None, precision: str) -> None:
-        """Select `model`, enable the precisions it has (with tooltips for the others), check `precision`."""
+        """Select `model`, show a switch per precision its family has (FP16, INT8; a chat model INT4 too),
+        enable those it has (with tooltips for the others), check `precision`."""
         self._updating = True
         try:
             if model is not None:
                 self._select_model(model.path)
-                self.max_tokens.setMaximum(
-                    max(1, model.spec.text.max_positions - 1)
-                )
+                chat = model.task == "chat"
+                self.max_tokens.setMaximum(CHAT_MAX_TOKENS if chat else max(1, model.spec.text.max_positions - 1))
+                self.beams.setEnabled(not chat)  # a chat model answers greedily
+                self.beams.setToolTip("A chat model answers greedily (one beam)" if chat else BEAMS_TIP)
+            family = model.family_precisions if model is not None else BLIP_PRECISIONS
             for key, button in self.precision_buttons.items():
+                button.setVisible(key in family)
                 has = model is not None and model.has(key)
                 button.setEnabled(has)
                 if has:
                     button.setToolTip(PRECISION_TIPS[key])
                     button.setAccessibleDescription("")
                 else:
-                    tip = INT8_MISSING if key == "int8" else FP16_MISSING
+                    tip = MISSING[key]
                     button.setToolTip(tip if model is not None else "Choose a model first.")
                     button.setAccessibleDescription(button.toolTip())
                 button.setChecked(key == precision)

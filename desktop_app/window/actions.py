@@ -55,6 +55,9 @@ def build_actions(window: QMainWindow) -> None:
     w.stop_action = a("&Stop", w.stop, Qt.Key.Key_Escape, tip="Stop the answer (Esc)", icon="process-stop")
     w.copy_answer_action = a("&Copy Last Answer", lambda: copy_last_answer(w), "Ctrl+Shift+C", icon="edit-copy")
     w.clear_action = a("C&lear Conversation", w.clear_undo.clear, "Ctrl+Shift+Delete", icon="edit-clear")
+    w.new_conversation_action = a("&New Conversation", w.clear_undo.new_conversation, Keys.New,
+                                  tip="Start over: the model forgets the turns (asks first if unsaved)",
+                                  icon="document-new")
     w.undo_clear_action = a("&Undo Clear", w.clear_undo.undo, Keys.Undo, icon="edit-undo")
     w.open_conversation_action = a("&Open Conversation…", w.files.choose_to_open, "Ctrl+Shift+O")
     w.save_action = a("&Save Conversation…", w.files.choose_save, Keys.Save, icon="document-save")
@@ -86,8 +89,9 @@ def build_actions(window: QMainWindow) -> None:
     fill_recent_menu(w)
     menus: dict[str, list[QAction | QMenu | None]] = {  # None: a separator
         "&File": [w.open_action, w.recent_menu, w.paste_action, None, w.open_model_action, None, w.quit_action],
-        "&Conversation": [w.describe_action, w.stop_action, None, w.copy_answer_action, w.clear_action,
-                          w.undo_clear_action, None, w.open_conversation_action, w.save_action, w.export_action],
+        "&Conversation": [w.describe_action, w.stop_action, None, w.copy_answer_action, w.new_conversation_action,
+                          w.clear_action, w.undo_clear_action, None, w.open_conversation_action, w.save_action,
+                          w.export_action],
         "&View": [w.zoom_in_action, w.zoom_out_action, w.fit_action, w.actual_size_action, None,
                   w.previous_image_action, w.next_image_action, None, w.focus_question_action,
                   w.read_aloud_action],

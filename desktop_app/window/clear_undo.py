@@ -1,14 +1,17 @@
-"""Conversation ▸ Clear and Undo Clear: the conversation cleared last comes back until the next question.
+"""Conversation ▸ Clear, New Conversation and Undo Clear: the conversation cleared last comes back until the
+next question.
 
-Ctrl+Z undoes Clear from anywhere in the window, the question box too while it has no typing of its own to
-undo (an event filter on the box lets the window's shortcut have the key).
+New Conversation asks first when the conversation has turns that were never saved (Save, Discard, Cancel);
+either way a chat model forgets the turns (the window's `show_conversation` resets its history) and Undo
+brings them back, to the model too. Ctrl+Z undoes Clear from anywhere in the window, the question box too
+while it has no typing of its own to undo (an event filter on the box lets the window's shortcut have the key).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from desktop_app.session.conversation import Conversation
 
@@ -35,6 +38,37 @@ class ClearUndo(QObject):
                 f"Conversation cleared ({n} turn{'s' if n > 1 else ''}) · Undo: Ctrl+Z",
                 action=("&Undo", self.undo),
             )
+
+    def new_conversation(self) -> bool:
+        """Ctrl+N: start over. Turns never saved: ask first (Save…, Discard, Cancel). True if started over."""
+        window = self.window
+        n = window.files.unsaved()
+        if n:
+            choice = self.ask_to_drop(n)
+            if choice == QMessageBox.StandardButton.Cancel:
+                return False
+            if choice == QMessageBox.StandardButton.Save:
+                window.files.choose_save()
+                if window.files.unsaved():
+                    return False  # not saved after all (the dialog was cancelled, or writing failed)
+        self.clear()
+        return True
+
+    def ask_to_drop(self, unsaved: int) -> QMessageBox.StandardButton:
+        """The question before `unsaved` turns are dropped: Save, Discard or Cancel. runs in: GUI thread."""
+        box = QMessageBox(self.window)
+        box.setObjectName("newConversationQuestion")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("New conversation")
+        box.setText(f"Start a new conversation? {unsaved} turn{'s' if unsaved > 1 else ''} of this one "
+                    f"{'were' if unsaved > 1 else 'was'} not saved.")
+        box.setInformativeText("The model forgets them; Undo (Ctrl+Z) brings them back until you ask again.")
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.button(QMessageBox.StandardButton.Discard).setText("&Start New")
+        return QMessageBox.StandardButton(box.exec())
 
     def undo(self) -> None:
         """Bring back the conversation cleared last (until a new question is asked)."""

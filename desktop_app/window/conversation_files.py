@@ -35,6 +35,19 @@ class ConversationFiles:
 
     def __init__(self, window: QMainWindow) -> None:
         self.window = window
+        self._saved: tuple[int, int] | None = None  # (id of the conversation, its finished turns) when saved
+
+    def unsaved(self) -> int:
+        """How many turns of the conversation shown were never saved or opened from a file (0: none)."""
+        conversation = self.window.conversation
+        finished = sum(1 for t in conversation.turns if t.finished)
+        if self._saved is not None and self._saved[0] == id(conversation):
+            return max(0, finished - self._saved[1])
+        return finished
+
+    def _mark_saved(self) -> None:
+        conversation = self.window.conversation
+        self._saved = (id(conversation), sum(1 for t in conversation.turns if t.finished))
 
     def choose_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -56,7 +69,11 @@ class ConversationFiles:
             self.open(Path(path))
 
     def save(self, path: Path) -> bool:
-        return self._write(path, self.window.conversation.save_json, "Saved")
+        """Write the whole conversation (every turn, a chat message's pictures too) as JSON."""
+        if not self._write(path, self.window.conversation.save_json, "Saved"):
+            return False
+        self._mark_saved()
+        return True
 
     def export(self, path: Path) -> bool:
         return self._write(path, self.window.conversation.save_markdown, "Exported")
@@ -91,7 +108,8 @@ class ConversationFiles:
             )
             return False
         window.clear_undo.clear()  # the one replaced can come back with Undo
-        window.open_files(window.show_conversation(conversation))
+        window.open_files(window.show_conversation(conversation))  # a chat model continues it
+        self._mark_saved()
         window.status.showMessage(f"Opened {path.name}: {len(conversation.turns)} turns", 4000)
         return True
 

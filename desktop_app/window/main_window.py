@@ -4,6 +4,11 @@ The window holds the widgets and watches: `ChatController` answers and `ModelSes
 models, on worker threads, reporting through signals; slots here only update widgets. The widgets and their
 saved layout are in layout.py, the menus in actions.py, conversation files in conversation_files.py, pictures
 coming in in pictures_in.py.
+
+With a chat model the chat pane is a conversation the model remembers: a message goes with the pictures
+selected in the strip that it has not been sent yet (Ctrl+click for several), follow-ups see the turns before
+them, and the model's own conversation (its pipeline's history) is kept equal to the one shown: cleared with
+Clear or New Conversation, restored when a saved one is opened, an Undo brings one back, or a model is loaded.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QWidget
 from desktop_app.resources import app_icon, samples
 from desktop_app.session.aio import install_event_loop
 from desktop_app.session.chat_controller import ChatController
-from desktop_app.session.conversation import Conversation, Turn
+from desktop_app.session.conversation import Conversation, Turn, chat_history
 from desktop_app.session.model_session import ModelSession, ModelSpec
 from desktop_app.session.settings import Settings, load_settings, save_settings
 from desktop_app.widgets.error_dialog import ErrorContext, set_error_context, show_error
@@ -33,7 +38,8 @@ from desktop_app.window.pictures_in import PictureIntake
 from model_tools.runtime import paths
 
 if TYPE_CHECKING:
-    from model_tools.runtime import BlipPipeline
+    from model_tools.runtime import BlipPipeline, ChatPipeline
+    from model_tools.runtime.model_folder import ConvertedModel
 
 log = logging.getLogger("glimpse.app.window")
 
@@ -68,6 +74,7 @@ class MainWindow(QMainWindow):
         self.shutdown_timeout_ms = SHUTDOWN_TIMEOUT_MS
         self.threads_stopped: bool | None = None
         self.tools_window = None  # Model Tools (desktop_app.tools_panel), made on first use
+        self.chat_mode = False  # the model chosen (loaded or loading) is a chat model
 
         self.setWindowTitle("Glimpse")
         self.setWindowIcon(app_icon())
@@ -118,6 +125,7 @@ class MainWindow(QMainWindow):
         self.status.watch(self.models)
         s.listed.connect(bar.set_models)
         s.shown.connect(bar.show_spec)
+        s.shown.connect(lambda model, *_: self._set_chat_mode(model))
         s.ready.connect(self._on_model_ready)
         s.noticed.connect(self.notify)
         s.failed.connect(self._on_model_failed)
@@ -180,9 +188,27 @@ class MainWindow(QMainWindow):
         else:
             self.session.show_wanted()
 
-    def _on_model_ready(self, pipe: BlipPipeline) -> None:
+    def _set_chat_mode(self, model: ConvertedModel | None) -> None:
+        """A chat model chosen, or another kind: the strip's selection, the question box and the max tokens
+        follow (a chat model's answers have their own limit)."""
+        chat = model is not None and model.task == "chat"
+        if chat == self.chat_mode:
+            return
+        self.chat_mode = chat
+        self.image_panel.set_multi_select(chat)
+        s = self.settings
+        self.controller.max_new_tokens = s.chat_max_new_tokens if chat else s.max_new_tokens
+        self.model_bar.set_generation(self.controller.max_new_tokens, self.controller.num_beams)
+        self._update_empty_chat()
+
+    def _on_model_ready(self, pipe: BlipPipeline | ChatPipeline) -> None:
         self.status.show_pipeline(pipe)
         self.model_bar.show_spec(pipe.model, pipe.precision, pipe.device, pipe.exact)
+        self._set_chat_mode(pipe.model)
+        if pipe.task == "chat" and any(t.in_history for t in self.conversation.turns):
+            # A new model continues the conversation shown (replayed before its next answer). Nothing asks it
+            # yet: a question waiting for it starts once this slot has run.
+            pipe.restore(chat_history(self.conversation))
         self.model_bar.show_setup(pipe.setup_label)
         self.ask_bar.set_task(pipe.task)
         self.ask_bar.set_can_describe(self.session.can_describe, self.session.describe_blocker)
@@ -195,7 +221,11 @@ class MainWindow(QMainWindow):
         self._update_empty_chat()
 
     def _on_generation_changed(self, max_new_tokens: int, num_beams: int) -> None:
-        self.controller.max_new_tokens = self.settings.max_new_tokens = max_new_tokens
+        self.controller.max_new_tokens = max_new_tokens
+        if self.chat_mode:
+            self.settings.chat_max_new_tokens = max_new_tokens
+            return
+        self.settings.max_new_tokens = max_new_tokens
         self.controller.num_beams = self.settings.num_beams = num_beams
 
     # -- pictures in -----------------------------------------------------------------------------------------
@@ -207,7 +237,8 @@ class MainWindow(QMainWindow):
     # -- asking ----------------------------------------------------------------------------------------------
 
     def ask(self, question: str | None = None) -> Turn | None:
-        """Ask about the current picture (the question box's text by default; empty: Describe)."""
+        """Ask about the current picture (the question box's text by default; empty: Describe). With a chat
+        model: the message, with the selected pictures not sent yet in this conversation."""
         typed = self.ask_bar.edit.toPlainText()
         text = typed if question is None else question
         if not text.strip():
@@ -222,19 +253,15 @@ class MainWindow(QMainWindow):
         return self._submit("", describe=True, from_box=False)
 
     def _submit(self, question: str, *, describe: bool, from_box: bool) -> Turn | None:
+        if self.chat_mode:
+            return self._submit_chat(question, describe=describe, from_box=from_box)
         image = self.image_panel.current()
         if image is None:
             self.notify(
                 "Open a picture first: Ctrl+O, drop one here, or paste one (Ctrl+V).", "warning", 8000
             )
             return None
-        if self.models.current is None and not self.models.busy:
-            if self.models.last_error is not None:
-                show_error(self, self.models.last_error)
-            else:
-                self.notify(
-                    "No model is loaded. Choose one in the toolbar, or File ▸ Open Model Folder…", "warning"
-                )
+        if self._no_model():
             return None
         if from_box and not describe:
             self.ask_bar.take_text()
@@ -245,6 +272,50 @@ class MainWindow(QMainWindow):
         self.controller.ask(turn)
         view.answer.refresh()  # "Waiting for the model…" when one is loading
         return turn
+
+    def _no_model(self) -> bool:
+        """No model loaded nor loading: say so (or why the last one failed); True if so."""
+        if self.models.current is not None or self.models.busy:
+            return False
+        if self.models.last_error is not None:
+            show_error(self, self.models.last_error)
+        else:
+            self.notify("No model is loaded. Choose one in the toolbar, or File ▸ Open Model Folder…", "warning")
+        return True
+
+    def attachments(self) -> list[Path]:
+        """The pictures the next chat message goes with: those selected in the strip that this conversation
+        has not sent yet (the model remembers the others)."""
+        sent = {p for t in self.conversation.turns if t.in_history or not t.finished for p in t.pictures}
+        return [image.path for image in self.image_panel.selected() if str(image.path) not in sent]
+
+    def _submit_chat(self, question: str, *, describe: bool, from_box: bool) -> Turn | None:
+        """A message to a chat model, with its pictures; a question alone is fine once a picture was sent."""
+        pictures = self.attachments()
+        seen = any(t.pictures for t in self.conversation.turns if t.in_history or not t.finished)
+        if describe and not pictures and not seen:
+            self.notify(
+                "Open a picture first: Ctrl+O, drop one here, or paste one (Ctrl+V).", "warning", 8000
+            )
+            return None
+        if self._no_model():
+            return None
+        if from_box and not describe:
+            self.ask_bar.take_text()
+        turn = Turn(question.strip(), str(pictures[0]) if pictures else None, describe=describe,
+                    images=[str(p) for p in pictures])
+        self.clear_undo.forget()
+        self.conversation.turns.append(turn)
+        view = self.chat.add_turn(turn, *self._thumbnails(turn))
+        self.controller.ask(turn)
+        view.answer.refresh()
+        return turn
+
+    def _thumbnails(self, turn: Turn) -> tuple[object, list]:
+        """The thumbnail of a turn's picture, and those of a chat message's further pictures (None: not open)."""
+        shown = [self.image_panel.image_for(p) for p in turn.pictures]
+        thumbs = [s.thumbnail if s else None for s in shown]
+        return (thumbs[0] if thumbs else None), thumbs[1:]
 
     def stop(self) -> None:
         """Esc / Stop: stop the answer in progress and drop those waiting; otherwise dismiss a notice."""
@@ -277,10 +348,12 @@ class MainWindow(QMainWindow):
         self.conversation = conversation
         images: list[Path] = []
         for turn in conversation.turns:
-            shown = self.image_panel.image_for(turn.image) if turn.image else None
-            self.chat.add_turn(turn, shown.thumbnail if shown else None).answer.refresh()
-            if turn.image and not shown and Path(turn.image).is_file() and Path(turn.image) not in images:
-                images.append(Path(turn.image))
+            self.chat.add_turn(turn, *self._thumbnails(turn)).answer.refresh()
+            for picture in turn.pictures:
+                if not self.image_panel.image_for(picture) and Path(picture).is_file() and Path(picture) not in images:
+                    images.append(Path(picture))
+        # A chat model's own conversation becomes this one (after the answer being stopped has ended).
+        self.controller.set_history(lambda: chat_history(self.conversation))
         self._update_empty_chat()
         self.files.autosave()
         return images
@@ -291,7 +364,10 @@ class MainWindow(QMainWindow):
         s = self.settings
         save_layout(self, s)
         self.session.collect_settings()
-        s.max_new_tokens, s.num_beams = self.controller.max_new_tokens, self.controller.num_beams
+        if self.chat_mode:
+            s.chat_max_new_tokens = self.controller.max_new_tokens
+        else:
+            s.max_new_tokens, s.num_beams = self.controller.max_new_tokens, self.controller.num_beams
         s.read_aloud = self.read_aloud_action.isChecked()
 
     def store_settings(self) -> None:
@@ -322,6 +398,12 @@ class MainWindow(QMainWindow):
             html = (
                 "<p><b>No model yet.</b></p><p>Open a converted model folder with File ▸ Open Model Folder…, "
                 "or make one in Model Tools (convert Salesforce/blip-vqa-base).</p>"
+            )
+        elif self.chat_mode:
+            html = (
+                "<p><b>Chat about your pictures.</b> Open one (Ctrl+O), then ask anything: the model "
+                "remembers the conversation.</p><p>Enter sends · an empty message asks for a description · "
+                "Ctrl+click pictures in the strip to send several with one message</p>"
             )
         elif self.image_panel.current() is None:
             html = "<p><b>Start with a picture.</b></p><p>Open an image (Ctrl+O), drop one here, or paste (Ctrl+V).</p>"

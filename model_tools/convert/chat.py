@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from model_tools.convert.common import (
@@ -39,19 +39,33 @@ from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ConvertRequest, ModelResult
 from model_tools.runtime.errors import ConversionError
 from model_tools.runtime.images import CLIP_MEAN, CLIP_STD
-from model_tools.runtime.model_folder import FORMAT_VERSION, MANIFEST, file_record, write_json_atomic
+from model_tools.runtime.model_folder import (
+    CHAT_CONFIGS,
+    CHAT_LANGUAGE,
+    CHAT_PARTS,
+    CHAT_TEXT_EMBEDDINGS,
+    CHAT_TOKENIZERS,
+    CHAT_VISION,
+    FORMAT_VERSION,
+    MANIFEST,
+    file_record,
+    write_json_atomic,
+)
+from model_tools.runtime.model_folder import part_file as folder_part_file
 
 ARCHITECTURES = {"LlavaForConditionalGeneration": "llava"}
 MODEL_TYPES = ("llava",)
-LANGUAGE, TEXT_EMBEDDINGS, VISION_EMBEDDINGS = "language_model", "text_embeddings_model", "vision_embeddings_model"
-PARTS = (VISION_EMBEDDINGS, TEXT_EMBEDDINGS, LANGUAGE)
-TOKENIZERS = ("openvino_tokenizer", "openvino_detokenizer")
+# The folder layout is the runtime's (`model_folder`); these short names are what the quantizer and tests use.
+LANGUAGE, TEXT_EMBEDDINGS, VISION_EMBEDDINGS = CHAT_LANGUAGE, CHAT_TEXT_EMBEDDINGS, CHAT_VISION
+PARTS = CHAT_PARTS
+TOKENIZERS = CHAT_TOKENIZERS
 # What VLMPipeline (and a person reading the folder) needs besides the IR files; copied into each precision.
-CONFIGS = ("config.json", "generation_config.json", "preprocessor_config.json")
+CONFIGS = CHAT_CONFIGS
 
 
 def part_file(part: str) -> str:
-    return f"openvino_{part}.xml"
+    """The file name of one part's .xml inside a precision folder ("openvino_language_model.xml")."""
+    return PurePosixPath(folder_part_file("chat", "fp16", part)).name
 
 
 def inspect_source(folder: Path) -> tuple[str, dict[str, Any]]:

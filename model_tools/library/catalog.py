@@ -10,6 +10,7 @@ machine cannot hold is flagged before anything is downloaded (`memory_warning`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ def find(repo_id: str) -> CatalogEntry | None:
     return next((e for e in CATALOG if e.repo_id.lower() == repo_id.lower()), None)
 
 
+@lru_cache(maxsize=1)
 def total_memory_mb() -> int:
-    """This machine's memory in MB."""
+    """This machine's memory in MB (read once: the catalog list asks for every entry on each refill)."""
     import psutil
 
     return int(psutil.virtual_memory().total / 1e6)

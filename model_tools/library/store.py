@@ -75,10 +75,15 @@ def same_files(a: ConvertedModel, b: ConvertedModel) -> bool:
 
 
 def component_sizes(model: ConvertedModel, precision: str) -> dict[str, int]:
-    """Bytes on disk per component (.xml + .bin) of one precision, and their total."""
+    """Bytes on disk per component (.xml + .bin) of one precision, and their total.
+
+    The family's parts where its folders keep them (BLIP: fp16/vision_model.xml; chat:
+    fp16/openvino_language_model.xml); a chat model's tokenizers and configs are not components.
+    """
     sizes = {}
     for part in components(model.task):
-        sizes[part] = sum((model.path / precision / f"{part}.{ext}").stat().st_size for ext in ("xml", "bin"))
+        xml = model.xml(precision, part)
+        sizes[part] = sum(xml.with_suffix(ext).stat().st_size for ext in (".xml", ".bin"))
     sizes["total"] = sum(sizes.values())
     return sizes
 
