@@ -19,8 +19,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +29,8 @@ from model_tools.jobs.folders import atomic_folder
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ModelResult, QuantizationError, QuantizeRequest, QuantizeResult
 from model_tools.quantize.calibration import CalibrationSet, ModelInputs, Sample, load_samples
+from model_tools.quantize.nncf_tools import nncf_errors, quiet_nncf
 from model_tools.runtime.blip.pipeline import Part
-from model_tools.runtime.errors import Cancelled, GlimpseError
 from model_tools.runtime.model_folder import (
     CROSS_KV,
     DECODER,
@@ -75,7 +73,7 @@ def quantize(
         on_progress=on_progress,
         cancel=cancel,
     )
-    with _quiet_nncf(nncf), atomic_folder(model.path / PRECISION, replace=True) as tmp:
+    with quiet_nncf(nncf), atomic_folder(model.path / PRECISION, replace=True) as tmp:
         job = _Job(nncf, model, request, calib, tmp, on_progress, cancel)
         details = job.run()
         check_cancel(cancel)
@@ -291,7 +289,7 @@ class _Job:
         mixed = self.opts.preset == "mixed"
         preset = nncf.QuantizationPreset.MIXED if mixed else nncf.QuantizationPreset.PERFORMANCE
         common = dict(preset=preset, subset_size=self.n, model_type=nncf.ModelType.TRANSFORMER)
-        with _nncf_errors(part):
+        with nncf_errors(part, "quantize"):
             if ac is None or self.validator is None:
                 return nncf.quantize(fp16, dataset, **common)
             validator = self.validator
@@ -346,7 +344,7 @@ class _Job:
         nncf = self.nncf
         fp16 = self.core.read_model(str(self.model.xml("fp16", part)))
         record: dict[str, Any] = {"method": "nncf.compress_weights"}
-        with _nncf_errors(part):
+        with nncf_errors(part, "quantize"):
             if mode == "int4":
                 params = nncf.AdvancedCompressionParameters(
                     group_size_fallback_mode=nncf.GroupSizeFallbackMode.ADJUST
@@ -436,69 +434,6 @@ def _ov_version() -> str:
     import openvino as ov
 
     return str(ov.__version__)
-
-
-_quiet_lock = threading.Lock()
-_quiet_users = [0]
-_quiet_saved: list[Any] = []
-
-
-@contextmanager
-def _quiet_nncf(nncf: Any) -> Iterator[None]:
-    """No rich progress bars or INFO lines from NNCF while we report progress ourselves.
-
-    NNCF has no switch for its bars, so `track` is patched to start disabled; jobs running at the same time
-    share one patch (counted), and the last one out restores NNCF as it was.
-    """
-    with _quiet_lock:
-        if _quiet_users[0] == 0:
-            logger = logging.getLogger("nncf")
-            _quiet_saved[:] = [logger.level, [h.level for h in logger.handlers], None]
-            nncf.set_log_level(logging.WARNING)
-            try:
-                from nncf.common.logging import track_progress
-
-                original_init = track_progress.track.__init__
-
-                def quiet_init(self: Any, *args: Any, **kwargs: Any) -> None:
-                    kwargs["disable"] = True
-                    original_init(self, *args, **kwargs)
-
-                track_progress.track.__init__ = quiet_init  # type: ignore[method-assign]
-                _quiet_saved[2] = (track_progress.track, original_init)
-            except (ImportError, AttributeError):  # another NNCF layout: its bars show, nothing breaks
-                pass
-        _quiet_users[0] += 1
-    try:
-        yield
-    finally:
-        with _quiet_lock:
-            _quiet_users[0] -= 1
-            if _quiet_users[0] == 0:
-                level, handler_levels, patched = _quiet_saved
-                if patched is not None:
-                    patched[0].__init__ = patched[1]
-                logger = logging.getLogger("nncf")
-                logger.setLevel(level)
-                for handler, old in zip(logger.handlers, handler_levels, strict=False):
-                    handler.setLevel(old)
-
-
-@contextmanager
-def _nncf_errors(part: str) -> Iterator[None]:
-    """NNCF's own errors become one sentence naming the part; ours and cancellation pass through."""
-    try:
-        yield
-    except (GlimpseError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # noqa: BLE001 - NNCF raises many types, some wrapping ours
-        cause = exc
-        while cause is not None:
-            if isinstance(cause, Cancelled):
-                raise cause from None
-            cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise QuantizationError(f"NNCF could not quantize {part}: {first}") from exc
 
 
 # -- benchmark hook ------------------------------------------------------------------------------------------

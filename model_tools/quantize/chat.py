@@ -17,8 +17,6 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from model_tools.convert.chat import CONFIGS, LANGUAGE, PARTS, TOKENIZERS, part_
 from model_tools.jobs.folders import atomic_folder
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ModelResult, QuantizationError, QuantizeRequest, QuantizeResult
-from model_tools.runtime.errors import Cancelled, GlimpseError
+from model_tools.quantize.nncf_tools import nncf_errors, quiet_nncf
 from model_tools.runtime.model_folder import MANIFEST, ConvertedModel, file_record, write_json_atomic
 
 log = logging.getLogger("glimpse.quantize")
@@ -51,7 +49,7 @@ def quantize(
     nncf = _import_nncf()
     check_cancel(cancel)
     t0 = time.perf_counter()
-    with _nncf_warnings_only(nncf), atomic_folder(root / target, replace=True) as tmp:
+    with quiet_nncf(nncf), atomic_folder(root / target, replace=True) as tmp:
         parts = {}
         for i, part in enumerate(PARTS):
             check_cancel(cancel)
@@ -112,7 +110,7 @@ def _compress(nncf: Any, source: Path, out: Path, mode: str, request: QuantizeRe
 
     model = ov.Core().read_model(str(source))
     record: dict[str, Any] = {"method": "nncf.compress_weights"}
-    with _nncf_errors(source.stem):
+    with nncf_errors(source.stem, "compress"):
         if mode == "int4":
             params = nncf.AdvancedCompressionParameters(group_size_fallback_mode=nncf.GroupSizeFallbackMode.ADJUST)
             compressed = nncf.compress_weights(
@@ -168,33 +166,3 @@ def _ov_version() -> str:
     return str(ov.__version__)
 
 
-@contextmanager
-def _nncf_warnings_only(nncf: Any) -> Iterator[None]:
-    """No INFO lines from NNCF while we report progress ourselves; its level comes back afterwards."""
-    logger = logging.getLogger("nncf")
-    level = logger.level
-    handler_levels = [h.level for h in logger.handlers]
-    nncf.set_log_level(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-        for handler, old in zip(logger.handlers, handler_levels, strict=False):
-            handler.setLevel(old)
-
-
-@contextmanager
-def _nncf_errors(part: str) -> Iterator[None]:
-    """NNCF's own errors become one sentence naming the part; ours and cancellation pass through."""
-    try:
-        yield
-    except (GlimpseError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # noqa: BLE001 - NNCF raises many types, some wrapping ours
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, Cancelled):
-                raise cause from None
-            cause = cause.__cause__ or cause.__context__
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise QuantizationError(f"NNCF could not compress {part}: {first}") from exc

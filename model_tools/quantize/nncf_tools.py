@@ -1,0 +1,75 @@
+"""What both families' quantizers need around NNCF: its bars and INFO lines silenced while we report progress
+ourselves, and its errors turned into one sentence naming the part."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from model_tools.jobs.requests import QuantizationError
+from model_tools.runtime.errors import Cancelled, GlimpseError
+
+_quiet_lock = threading.Lock()
+_quiet_users = [0]
+_quiet_saved: list[Any] = []
+
+
+@contextmanager
+def quiet_nncf(nncf: Any) -> Iterator[None]:
+    """No rich progress bars or INFO lines from NNCF while we report progress ourselves.
+
+    NNCF has no switch for its bars, so `track` is patched to start disabled; jobs running at the same time
+    share one patch (counted), and the last one out restores NNCF as it was.
+    """
+    with _quiet_lock:
+        if _quiet_users[0] == 0:
+            logger = logging.getLogger("nncf")
+            _quiet_saved[:] = [logger.level, [h.level for h in logger.handlers], None]
+            nncf.set_log_level(logging.WARNING)
+            try:
+                from nncf.common.logging import track_progress
+
+                original_init = track_progress.track.__init__
+
+                def quiet_init(self: Any, *args: Any, **kwargs: Any) -> None:
+                    kwargs["disable"] = True
+                    original_init(self, *args, **kwargs)
+
+                track_progress.track.__init__ = quiet_init  # type: ignore[method-assign]
+                _quiet_saved[2] = (track_progress.track, original_init)
+            except (ImportError, AttributeError):  # another NNCF layout: its bars show, nothing breaks
+                pass
+        _quiet_users[0] += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_users[0] -= 1
+            if _quiet_users[0] == 0:
+                level, handler_levels, patched = _quiet_saved
+                if patched is not None:
+                    patched[0].__init__ = patched[1]
+                logger = logging.getLogger("nncf")
+                logger.setLevel(level)
+                for handler, old in zip(logger.handlers, handler_levels, strict=False):
+                    handler.setLevel(old)
+
+
+@contextmanager
+def nncf_errors(part: str, verb: str) -> Iterator[None]:
+    """NNCF's own errors become one sentence naming the part; ours and cancellation pass through."""
+    try:
+        yield
+    except (GlimpseError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - NNCF raises many types, some wrapping ours
+        cause = exc
+        while cause is not None:
+            if isinstance(cause, Cancelled):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QuantizationError(f"NNCF could not {verb} {part}: {first}") from exc
