@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from desktop_app.session.aio import spawn
-from desktop_app.session.workers import LoadWorker, run_worker
+from desktop_app.session.workers import LoadWorker, release_later, run_worker
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel, GlimpseError, ModelNotFoundError
 
@@ -135,13 +135,13 @@ class ModelLoader(QObject):
                     self.wanted = self.spec
                 self.load_failed.emit(spec, exc)
                 return
-            self.current, self.spec, self.last_error = pipe, spec, None
             # Captioning partners follow the main model's device and precision.
-            self._partners = {
-                s: p
-                for s, p in self._partners.items()
-                if (s.device, s.precision, s.exact) == (spec.device, spec.precision, spec.exact)
-            }
+            same = (spec.device, spec.precision, spec.exact)
+            keep = {s: p for s, p in self._partners.items() if (s.device, s.precision, s.exact) == same}
+            retired = [self.current, *(p for s, p in self._partners.items() if s not in keep)]
+            self._partners = keep
+            self.current, self.spec, self.last_error = pipe, spec, None
+            release_later(self._pool, retired)
             self.loaded.emit(pipe)
 
     async def _load(self, spec: ModelSpec) -> BlipPipeline:

@@ -315,6 +315,18 @@ class FunctionWorker(Worker):
         return self.fn(*self.args, **self.kwargs)
 
 
+def release_later(pool: QThreadPool, retired: list[Any]) -> None:
+    """Free the loaded pipelines in `retired` (emptied here, so the caller holds none) on a `pool` thread.
+
+    Freeing a compiled model stops OpenVINO's inference threads: 40-50 ms on a quiet machine and seconds
+    on a busy one, which the window must not wait for. Whoever still holds one of them frees it instead.
+    runs in: GUI thread."""
+    held = [item for item in retired if item is not None]
+    retired.clear()
+    if held:
+        pool.start(held.clear)
+
+
 class _Waiter(QObject):
     """Completes an asyncio future from a worker's signals; lives on the GUI thread."""
 

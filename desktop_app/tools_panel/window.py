@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QColor, QKeySequence, QPalette, QShortcut, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QStackedWidget, QStyle, QWidget
 
@@ -158,9 +158,12 @@ class ModelToolsWindow(QWidget):
     # -- jobs -----------------------------------------------------------------------------------------------
 
     def _on_job_finished(self, job: Job, _result: object) -> None:
-        if job.changes_models:
-            self.refresh_models()
-            self.models_changed.emit()
+        if job.changes_models:  # on a timer: the page showing the result draws first, input comes in between
+            QTimer.singleShot(1, self, self._after_models_changed)
+
+    def _after_models_changed(self) -> None:
+        self.refresh_models()
+        self.models_changed.emit()
 
     def _on_job_failed(self, job: Job, exc: BaseException, details: str) -> None:
         self.refresh_models()

@@ -23,17 +23,37 @@ DEMO_NOTE = (
 )
 
 
+_opened: dict[Path, tuple[tuple[int, int, int], ConvertedModel]] = {}
+_opened_lock = threading.Lock()
+
+
 def installed() -> list[ConvertedModel]:
-    """Every readable converted model: bundled ones first, then the user's, by name."""
+    """Every readable converted model: bundled ones first, then the user's, by name.
+
+    A manifest is read again whenever its file changes (a manifest is only ever replaced whole, by a rename);
+    the panel asks after every job, so unchanged ones are not parsed again."""
     found: list[ConvertedModel] = []
     for root in (BUNDLED, paths.models_dir()):
         if not root.is_dir():
             continue
-        for folder in sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()):
+        for folder in sorted(root.iterdir()):
             try:
-                found.append(ConvertedModel.open(folder))
+                st = (folder / MANIFEST).stat()
+            except OSError:
+                continue
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            with _opened_lock:
+                known = _opened.get(folder)
+            if known is not None and known[0] == stamp:
+                found.append(known[1])
+                continue
+            try:
+                model = ConvertedModel.open(folder)
             except GlimpseError:
                 continue
+            with _opened_lock:
+                _opened[folder] = (stamp, model)
+            found.append(model)
     return found
 
 

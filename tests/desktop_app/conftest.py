@@ -5,14 +5,18 @@ Every test gets its own config folder (settings.json), so nothing leaks between 
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt, QTimer
 
 import desktop_app  # noqa: F401 - first: its PySide6 6.12 / Python < 3.12 workaround must run early
 from desktop_app.session.workers import GenerationWorker
@@ -33,14 +37,83 @@ def private_config(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def run_queue_wait() -> float:
-    """Seconds this thread has spent runnable but not running (Linux; 0 elsewhere): time the kernel kept it
-    waiting for a CPU, which heartbeat checks take out of each gap on a busy shared machine."""
+def _schedstat(path: str) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of a thread (Linux schedstat; zeros elsewhere)."""
     try:
-        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
-            return int(fh.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return 0.0
+        with open(path, encoding="ascii") as fh:
+            on_cpu, waiting = fh.read().split()[:2]
+        return int(on_cpu) / 1e9, int(waiting) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
+def run_queue_wait() -> float:
+    """Seconds this thread has spent runnable but not running: time the kernel kept it waiting for a CPU."""
+    return _schedstat("/proc/thread-self/schedstat")[1]
+
+
+def _process_waits() -> dict[str, float]:
+    """Each thread of this process: seconds it has waited for a CPU."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return {}
+    return {tid: _schedstat(f"/proc/self/task/{tid}/schedstat")[1] for tid in tasks}
+
+
+class Heartbeat:
+    """A 10 ms timer on the GUI thread; `worst()` is the longest gap Glimpse itself caused.
+
+    A gap is the GUI thread's own work, or waiting for the GIL held by another of our threads, or for
+    something it joins, or waiting for a CPU on a busy shared machine. The last is not ours: from each
+    gap we take out the time any of this process's threads sat runnable but without a CPU (the GUI
+    thread, or a thread holding the GIL or finishing what the GUI waits for). What the GUI thread spent
+    on a CPU itself always counts. `start()`/`stop()` may be called several times (one segment each).
+    """
+
+    def __init__(self) -> None:
+        self.segments: list[list[tuple[float, float, dict[str, float]]]] = []
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._beat)
+
+    def _beat(self) -> None:
+        on_cpu = _schedstat("/proc/thread-self/schedstat")[0]
+        self.segments[-1].append((time.perf_counter(), on_cpu, _process_waits()))
+
+    def start(self) -> None:
+        # What earlier tests left in this process (torch models, tokenizers: millions of objects) is no part
+        # of the app; a full garbage collection walking it takes 100-400 ms. Set it aside while measuring.
+        gc.collect()
+        gc.freeze()
+        self.segments.append([])
+        self._beat()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+        gc.unfreeze()
+
+    def gaps(self) -> list[tuple[float, float, int]]:
+        """(gap Glimpse caused, raw gap) in seconds, and the segment, for consecutive beats."""
+        out = []
+        for segment, beats in enumerate(self.segments):
+            for (t0, cpu0, w0), (t1, cpu1, w1) in zip(beats, beats[1:], strict=False):
+                raw = t1 - t0
+                waited = sum(w1[tid] - w0[tid] for tid in w1.keys() & w0.keys())
+                out.append((max(cpu1 - cpu0, raw - waited), raw, segment))
+        return out
+
+    def worst(self) -> tuple[float, float, int]:
+        """(worst gap Glimpse caused, worst raw gap, number of gaps)."""
+        gaps = self.gaps()
+        return max(g[0] for g in gaps), max(g[1] for g in gaps), len(gaps)
+
+    def describe(self) -> str:
+        """The three worst gaps, for a failure message."""
+        worst = sorted(self.gaps(), reverse=True)[:3]
+        return ", ".join(f"{g * 1000:.0f} ms (raw {r * 1000:.0f}) in segment {s}" for g, r, s in worst)
 
 
 @pytest.fixture
@@ -70,6 +143,7 @@ class JobEvents:
 
     def wait(self, qtbot, timeout: int = JOB_TIMEOUT_MS) -> tuple:
         qtbot.waitUntil(lambda: self.ended() is not None, timeout=timeout)
+        qtbot.wait(30)  # what the window does in the next turns of the event loop (e.g. refresh the lists)
         end = self.ended()
         self.items.clear()
         return end

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPoint, QSize, Qt
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -229,10 +229,14 @@ class ComparePage(ModelPage):
 
     def _on_job_finished(self, job: Job, result: object) -> None:
         if job.page == self.name and isinstance(result, CompareReport):
-            self.show_report(result.to_dict())
+            # On timers, in steps (the job's end, the charts, the answers with their pictures): the window
+            # takes input and draws in between.
+            report = result.to_dict()
+            QTimer.singleShot(1, self, lambda: self.show_report(report, answers_now=False))
 
-    def show_report(self, report: dict[str, Any]) -> None:
-        """Charts, headline and answers of a report (`CompareReport.to_dict()`)."""
+    def show_report(self, report: dict[str, Any], *, answers_now: bool = True) -> None:
+        """Charts, headline and answers of a report (`CompareReport.to_dict()`). With `answers_now` false the
+        answers table (a picture per row) fills in the event loop's next turn, so the charts draw first."""
         self.report = report
         data = compare_files.chart_data(report)
         self.size_chart.set_data(data["sizes"])
@@ -249,7 +253,11 @@ class ComparePage(ModelPage):
             f"<b>Same answer on {same} of {report['compared']} inputs ({report['agreement']:.0%}).</b> "
             + (f"{differ} differ (highlighted)." if differ else "No answer changed.")
         )
-        self._fill_answers()
+        if answers_now:
+            self._fill_answers()
+        else:
+            self.answers.show_rows([], {})
+            QTimer.singleShot(1, self, lambda: self._fill_answers() if self.report is report else None)
         self.results.setVisible(True)
         for b in (self.png_button, self.csv_button, self.json_button):
             b.setEnabled(True)

@@ -143,7 +143,8 @@ def test_download_counts_bytes_cancels_mid_file_and_resumes(qtbot, tools, fake_h
     model_dir = private_models / "blip-vqa-base"
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert manifest["task"] == "vqa" and manifest["source"]["id"] == REPO_ID
-    assert "Installed" == page.catalog.topLevelItem(0).text(3)
+    # The lists refresh just after the job's end (on a timer: the window draws the result first).
+    qtbot.waitUntil(lambda: page.catalog.topLevelItem(0).text(3) == "Installed", timeout=5000)
     names = [page.installed.topLevelItem(i).text(0) for i in range(page.installed.topLevelItemCount())]
     assert "blip-vqa-base" in names
     stages = list(dict.fromkeys(p.stage for p in events.progress()))
