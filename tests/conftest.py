@@ -113,7 +113,10 @@ def _cpu_report() -> list[str]:
         capabilities = ", ".join(core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     except RuntimeError as exc:
         capabilities = f"unavailable ({exc})"
-    return [f"CPU features: {seen}", f"OpenVINO CPU optimization capabilities: {capabilities}"]
+    return [
+        f"CPU features: {seen}; {os.cpu_count()} cores",
+        f"OpenVINO CPU optimization capabilities: {capabilities}",
+    ]
 
 
 # -- the chat family: a tiny random LLaVA ----------------------------------------------------------------------

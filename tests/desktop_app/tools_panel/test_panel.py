@@ -61,6 +61,7 @@ def chooser_paths(win) -> set[str]:
 # -- the whole flow ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.gui_timing
 def test_convert_quantize_compare_end_to_end(
     qtbot, make_window, tiny_models, tiny_hf, private_models, tmp_path
 ):

@@ -138,6 +138,7 @@ def test_stop_mid_answer_within_one_decode_step(
     win.controller.text_received.connect(lambda turn, chunk: first.append(chunk))
     turn = win.ask(QUESTION)
     qtbot.waitUntil(lambda: bool(first), timeout=ANSWER_TIMEOUT_MS)
+    qtbot.waitUntil(held_generation.held.is_set, timeout=ANSWER_TIMEOUT_MS)  # the second step is running
     assert win.ask_bar.stop_button.isVisible() and win.stop_action.isEnabled()
     with qtbot.waitSignal(win.controller.answer_finished, timeout=ANSWER_TIMEOUT_MS) as blocker:
         win.stop_action.trigger()  # Esc
@@ -289,6 +290,7 @@ def test_close_during_loading_leaves_no_thread(qtbot, make_window, tiny_models):
     assert win.controller.pool.activeThreadCount() == 0
 
 
+@pytest.mark.gui_timing
 def test_gui_heartbeat_never_stalls_while_answering(qtbot, make_window, tiny_models, picture_files):
     """A 10 ms QTimer on the GUI thread keeps ticking while answers stream: no gap over 10 + 50 ms that
     Glimpse caused (its own work on the GUI thread, the GIL held by the worker; see `Heartbeat`)."""
