@@ -88,21 +88,24 @@ class Heartbeat:
         gc.collect()
         gc.freeze()
         self.segments.append([])
-        self._beat()
-        self.timer.start()
+        self.timer.start()  # the first beat comes 10 ms on: what the caller does next (a click) is its own
 
     def stop(self) -> None:
         self.timer.stop()
         gc.unfreeze()
 
-    def gaps(self) -> list[tuple[float, float, int]]:
-        """(gap Glimpse caused, raw gap) in seconds, and the segment, for consecutive beats."""
+    def gaps(self) -> list[tuple[float, float, int, float, float]]:
+        """(gap Glimpse caused, raw gap) in seconds, its segment, and when it began and the segment ended
+        (seconds from the segment's start), for consecutive beats."""
         out = []
         for segment, beats in enumerate(self.segments):
+            if not beats:
+                continue
+            start, end = beats[0][0], beats[-1][0]
             for (t0, cpu0, w0), (t1, cpu1, w1) in zip(beats, beats[1:], strict=False):
                 raw = t1 - t0
                 waited = sum(w1[tid] - w0[tid] for tid in w1.keys() & w0.keys())
-                out.append((max(cpu1 - cpu0, raw - waited), raw, segment))
+                out.append((max(cpu1 - cpu0, raw - waited), raw, segment, t0 - start, end - start))
         return out
 
     def worst(self) -> tuple[float, float, int]:
@@ -113,7 +116,10 @@ class Heartbeat:
     def describe(self) -> str:
         """The three worst gaps, for a failure message."""
         worst = sorted(self.gaps(), reverse=True)[:3]
-        return ", ".join(f"{g * 1000:.0f} ms (raw {r * 1000:.0f}) in segment {s}" for g, r, s in worst)
+        return ", ".join(
+            f"{g * 1000:.0f} ms (raw {r * 1000:.0f}) in segment {s} at {at:.2f} s of {end:.2f} s"
+            for g, r, s, at, end in worst
+        )
 
 
 @pytest.fixture

@@ -87,8 +87,9 @@ def test_convert_quantize_compare_end_to_end(
     assert "One job at a time" in quantize_page.quantize_button.toolTip()
     assert not quantize_page.quantize(tiny_models["vqa"])
     assert "One job at a time" in quantize_page.notice.text() and "Converting" in quantize_page.notice.text()
+    qtbot.waitUntil(lambda: events.ended() is not None, timeout=JOB_TIMEOUT_MS)
+    beat.stop()  # while the job ran; the window then draws its result
     end = events.wait(qtbot)
-    beat.stop()
     assert end[0] == "finished", end
     model_dir = private_models / "tiny-e2e"
     assert ConvertedModel.open(model_dir).precisions == ["fp16"]
@@ -148,8 +149,9 @@ def test_convert_quantize_compare_end_to_end(
     compare_page.max_tokens.setValue(5)
     beat.start()
     compare_page.compare_button.click()
-    end = events.wait(qtbot)
+    qtbot.waitUntil(lambda: events.ended() is not None, timeout=JOB_TIMEOUT_MS)
     beat.stop()
+    end = events.wait(qtbot)
     assert end[0] == "finished", end
     report = end[2].to_dict()  # the page shows the report as plain data, as it is saved
     qtbot.waitUntil(lambda: compare_page.answers.rowCount() == report["compared"], timeout=5000)
