@@ -98,14 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-drop", type=float, default=q.max_drop, help=f"allowed drop in agreement (default {q.max_drop})")
 
     c = CompareRequest
-    p = sub.add_parser("compare", help="FP16 against INT8: sizes, latencies, answer agreement")
+    p = sub.add_parser("compare", help="FP16 against INT8 (or INT4): sizes, latencies, answer agreement")
     p.add_argument("--model", required=True, type=Path, help="converted model folder")
     p.add_argument("--device", default=c.device)
     p.add_argument("--runs", type=int, default=c.runs, help=f"timed answers per precision (default {c.runs})")
     p.add_argument("--images", type=Path, help="folder of pictures (default: the built-in samples)")
     p.add_argument("--questions", type=Path, help="text file of questions, one a line")
     p.add_argument("--baseline", default=c.baseline)
-    p.add_argument("--candidate", default=c.candidate)
+    p.add_argument("--candidate", default=c.candidate, help="int8 (default), or int4 for a chat model")
     p.add_argument("--max-new-tokens", type=int, default=c.max_new_tokens)
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--csv", type=Path, help="write the report as a flat CSV table here")

@@ -257,12 +257,16 @@ class ToolPage(QWidget):
             button.setEnabled(not busy and self.startable(button))
 
 
+TASK_WORDS = {"vqa": "questions", "caption": "captions", "chat": "chat"}
+
+
 class ModelCombo(QComboBox):
     """Installed models that `accept` lets through, labelled with their task and precisions."""
 
     def __init__(self, accept: Callable[[ConvertedModel], bool], empty: str, parent: QWidget | None = None):
         super().__init__(parent)
         self._accept, self.empty = accept, empty
+        self._models: dict[str, ConvertedModel] = {}  # path -> model, of the listed ones
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(30)
 
@@ -271,10 +275,12 @@ class ModelCombo(QComboBox):
         self.blockSignals(True)
         try:
             self.clear()
+            self._models = {}
             for model in library.installed():
                 if not self._accept(model):
                     continue
-                kind = "questions" if model.task == "vqa" else "captions"
+                self._models[str(model.path)] = model
+                kind = TASK_WORDS.get(model.task, model.task)
                 precisions = ", ".join(library.precision_label(model, p) for p in model.precisions)
                 self.addItem(f"{model.name}  ({kind} · {precisions})", str(model.path))
                 self.setItemData(self.count() - 1, str(model.path), Qt.ItemDataRole.ToolTipRole)
@@ -292,6 +298,11 @@ class ModelCombo(QComboBox):
     def model_path(self) -> Path | None:
         data = self.currentData()
         return Path(data) if data else None
+
+    def model(self) -> ConvertedModel | None:
+        """The chosen model as it was listed (its manifest as read then)."""
+        data = self.currentData()
+        return self._models.get(data) if data else None
 
     def select(self, path: Path) -> bool:
         index = self.findData(str(path))

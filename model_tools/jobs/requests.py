@@ -270,9 +270,11 @@ class CompareReport(Record):
 
     sizes_bytes: precision -> component -> bytes (.xml + .bin), with "total".
     compression: component -> baseline bytes / candidate bytes, with "total".
-    latency_ms:  mode ("vqa" | "caption") -> precision -> stage -> median milliseconds; stages are
-                 vision, text_encoder (VQA), first_token, per_token, end_to_end.
+    latency_ms:  mode ("vqa" | "caption" | "chat") -> precision -> stage -> median milliseconds; stages
+                 are vision (a chat model: encoding the first image), text_encoder (VQA), first_token,
+                 per_token, end_to_end.
     speedup:     mode -> stage -> baseline / candidate.
+    tokens_per_s: mode -> precision -> median new tokens per end-to-end second.
     """
 
     model: str
@@ -301,6 +303,7 @@ class CompareReport(Record):
     setup: dict[str, str] = field(default_factory=dict)  # precision -> what ran, e.g. "INT8 · exact · f32"
     files: dict[str, dict[str, str]] = field(default_factory=dict)  # precision -> part -> "int8/<part>.xml"
     thumbnails: dict[str, str] = field(default_factory=dict)  # picture (AnswerPair.image) -> base64 JPEG
+    tokens_per_s: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()

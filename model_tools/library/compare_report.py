@@ -15,9 +15,25 @@ from pathlib import Path
 from typing import Any
 
 from model_tools.library.store import modes_label
-from model_tools.runtime.model_folder import CROSS_KV, DECODER, TEXT_ENCODER, VISION
+from model_tools.runtime.model_folder import (
+    CHAT_LANGUAGE,
+    CHAT_TEXT_EMBEDDINGS,
+    CHAT_VISION,
+    CROSS_KV,
+    DECODER,
+    TEXT_ENCODER,
+    VISION,
+)
 
-PART_LABELS = {VISION: "vision", TEXT_ENCODER: "text enc.", CROSS_KV: "cross K/V", DECODER: "decoder"}
+PART_LABELS = {
+    VISION: "vision",
+    TEXT_ENCODER: "text enc.",
+    CROSS_KV: "cross K/V",
+    DECODER: "decoder",
+    CHAT_VISION: "vision",
+    CHAT_TEXT_EMBEDDINGS: "text emb.",
+    CHAT_LANGUAGE: "language",
+}
 STAGE_LABELS = {
     "vision": "vision",
     "text_encoder": "text encoder",
@@ -25,7 +41,13 @@ STAGE_LABELS = {
     "per_token": "per token",
     "end_to_end": "end to end",
 }
+CHAT_STAGE_LABELS = {"vision": "first image"}  # genai times the encoding of a turn's first image
 CSV_COLUMNS = ("section", "item", "question")
+
+
+def stage_label(mode: str, stage: str) -> str:
+    """How a latency stage of `mode` ("vqa", "caption", "chat") is named on charts and in summaries."""
+    return (CHAT_STAGE_LABELS.get(stage) if mode == "chat" else None) or STAGE_LABELS.get(stage, stage)
 
 
 def normalise_answer(text: str) -> str:
@@ -77,7 +99,7 @@ def chart_data(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "unit": "ms",
             "scale": 1.0,
             "keys": stages,
-            "categories": [STAGE_LABELS.get(s, s) for s in stages],
+            "categories": [stage_label(mode, s) for s in stages],
             "series": [
                 (series_label(data, p), p, [float(latency[p][s]) for s in stages]) for p in precisions
             ],
@@ -112,7 +134,7 @@ def csv_rows(data: dict[str, Any]) -> list[list[Any]]:
     """A flat table: section, item, question, <baseline>, <candidate>, ratio (baseline / candidate), same.
 
     Sections: size_bytes (per component and total), latency_ms (per stage, median), tokens (median new
-    tokens in the timed runs), agreement, and answer (one row per input, both answers side by side).
+    tokens in the timed runs, and tokens per second: candidate / baseline for its ratio), agreement, and answer (one row per input, both answers side by side).
     """
     base, cand = data["baseline"], data["candidate"]
     rows: list[list[Any]] = [[*CSV_COLUMNS, base, cand, "ratio", "same"]]
@@ -128,6 +150,10 @@ def csv_rows(data: dict[str, Any]) -> list[list[Any]]:
         tokens = data.get("tokens", {}).get(mode)
         if tokens:
             rows.append([f"tokens_{mode}", "median new tokens", "", tokens[base], tokens[cand], "", ""])
+        rate = data.get("tokens_per_s", {}).get(mode)
+        if rate:
+            ratio = round(rate[cand] / rate[base], 3) if rate[base] else ""
+            rows.append([f"tokens_{mode}", "tokens per second", "", rate[base], rate[cand], ratio, ""])
     same = round(data["agreement"] * data["compared"])
     rows.append(
         ["agreement", "same answer", "", "", "", round(data["agreement"], 4), f"{same}/{data['compared']}"]

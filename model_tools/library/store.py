@@ -197,7 +197,7 @@ def modes_label(precision: str, modes: dict[str, str]) -> str:
     """The label of a precision: "FP16", "INT8", or "INT8 (INT4 decoder)" when some parts' weights (from
     `weight_modes`) are INT4."""
     int4 = [part for part, mode in modes.items() if mode == "int4"]
-    if not int4:
+    if not int4 or precision == "int4":  # an int4/ folder says it in its name
         return precision.upper()
     which = "decoder" if int4 == ["text_decoder"] else ", ".join(int4)
     return f"{precision.upper()} (INT4 {which})"

@@ -1,4 +1,4 @@
-"""FP16 against INT8 (or any two precisions) of one converted model: sizes, latencies, answer agreement.
+"""FP16 against INT8 (or any two precisions, e.g. a chat model's INT4) of one model: sizes, latencies, answers.
 
     report = compare(CompareRequest("models/blip-vqa-base", device="CPU", runs=10))
     report.to_dict()              # plain data: the GUI plots it, the CLI writes it as JSON
@@ -8,8 +8,8 @@ Each precision runs exactly its own files at full precision (`load(..., exact=Tr
 comparison measures what quantization changed and nothing else; the report names the files and set-up.
 Latencies are medians after one warm-up call per precision, measured in the same process with the two
 precisions taking turns, so a neighbour's load burst hurts both about equally. Agreement is the share of
-(picture, question) pairs on which both precisions give the same answer text. matplotlib is imported inside
-`save_chart` only.
+(picture, question) pairs on which both precisions give the same answer text; a chat model answers each
+in a new conversation. matplotlib is imported inside `save_chart` only.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import numpy as np
 from model_tools import __version__
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import AnswerPair, CompareError, CompareReport, CompareRequest
-from model_tools.library.compare_report import PART_LABELS, same_answer
+from model_tools.library.compare_report import PART_LABELS, same_answer, stage_label
 from model_tools.library.store import component_sizes, weight_modes
 from model_tools.quantize.calibration import Sample, builtin_samples, folder_samples
 from model_tools.runtime.errors import Cancelled
-from model_tools.runtime.model_folder import ConvertedModel, components
+from model_tools.runtime.model_folder import ConvertedModel, components, part_file
 
 BUILTIN_PICTURES = 8
 THUMBNAIL_SIDE = 160
@@ -71,11 +71,13 @@ def compare(
         pipes[precision] = load(model.path, precision, device, exact=True)
         report(on_progress, "load", i + 1, len(precisions), "models", f"Compiled {precision.upper()}")
     pipes.setdefault(candidate, pipes[baseline])
-    mode = "vqa" if model.task == "vqa" else "caption"
+    mode = model.task  # "vqa", "caption" or "chat"
 
     def answer(precision: str, sample: Sample) -> Any:
         pipe = pipes[precision]
-        if mode == "vqa":
+        if mode == "chat":  # each input its own conversation: the answer depends on nothing before it
+            pipe.reset()
+        if mode in ("vqa", "chat"):
             a = pipe.ask(sample.image, sample.question, max_new_tokens=max_new_tokens, cancel=cancel)
         else:
             a = pipe.caption(sample.image, max_new_tokens=max_new_tokens, cancel=cancel)
@@ -103,6 +105,7 @@ def compare(
     tokens = {
         mode: {p: float(statistics.median(m.new_tokens for m in metrics[p])) for p in (baseline, candidate)}
     }
+    tokens_per_s = {mode: {p: _tokens_per_s(metrics[p]) for p in (baseline, candidate)}}
     speedup = {
         mode: {
             s: _ratio(latency[mode][baseline][s], latency[mode][candidate][s])
@@ -118,7 +121,7 @@ def compare(
     for i, sample in enumerate(samples):
         check_cancel(cancel)
         a, b = answer(baseline, sample).text, answer(candidate, sample).text
-        pair = AnswerPair(sample.origin, sample.question if mode == "vqa" else "", a, b)
+        pair = AnswerPair(sample.origin, sample.question if mode != "caption" else "", a, b)
         answers.append(pair)
         if sample.origin not in thumbnails:
             thumbnails[sample.origin] = thumbnail(sample.image)
@@ -145,6 +148,7 @@ def compare(
         latency_ms=latency,
         speedup=speedup,
         tokens=tokens,
+        tokens_per_s=tokens_per_s,
         hints={p: dict(pipes[p].hints) for p in (baseline, candidate)},
         agreement=agreement,
         compared=len(samples),
@@ -157,7 +161,7 @@ def compare(
         weights={p: weight_modes(model, p) for p in (baseline, candidate)},
         setup={p: pipes[p].setup_label for p in (baseline, candidate)},
         files={
-            p: {part: f"{src}/{part}.xml" for part, src in pipes[p].sources.items()}
+            p: {part: part_file(model.spec.family, src, part) for part, src in pipes[p].sources.items()}
             for p in (baseline, candidate)
         },
         thumbnails=thumbnails,
@@ -176,11 +180,12 @@ def thumbnail(image: Any, side: int = THUMBNAIL_SIDE) -> str:
 
 
 def _samples(task: str, images: Any, questions: Any, skipped: list[str]) -> list[Sample]:
-    """Agreement inputs: each picture of the folder with two questions (VQA) or once (captions)."""
+    """Agreement inputs: each picture of the folder with two questions (VQA, chat) or once (captions); the
+    built-in pictures once each, with a question."""
     from model_tools.quantize.calibration import CalibrationError, image_files, read_questions
 
     qlist = read_questions(questions) if questions else None
-    per_picture = 2 if task == "vqa" else 1
+    per_picture = 1 if task == "caption" else 2
     try:
         if images:
             folder = Path(images)
@@ -209,6 +214,11 @@ def _stage_medians(metrics: list[Any], mode: str) -> dict[str, float]:
     out["per_token"] = med([m.tpot_s for m in metrics])
     out["end_to_end"] = med([m.total_s for m in metrics])
     return out
+
+
+def _tokens_per_s(metrics: list[Any]) -> float:
+    """Median of new tokens / end-to-end seconds over the timed answers."""
+    return round(float(statistics.median(m.new_tokens / m.total_s if m.total_s else 0.0 for m in metrics)), 2)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -261,7 +271,7 @@ def save_chart(report_: CompareReport, path: str | os.PathLike[str]) -> Path:
             ax_lat.bar_label(
                 bars, labels=[f"{report_.speedup[mode][s]:.2f}x" for s in stages], fontsize=8, padding=2
             )
-    ax_lat.set_xticks(x, [s.replace("_", " ") for s in stages])
+    ax_lat.set_xticks(x, [stage_label(mode, s) for s in stages])
     ax_lat.set_ylabel("median ms")
     ax_lat.set_title(f"Latency, {mode.upper()} ({report_.runs} runs, up to {report_.max_new_tokens} tokens)")
     ax_lat.legend(frameon=False)
@@ -297,7 +307,13 @@ def summary(report_: CompareReport) -> str:
         lines += ["", f"latency, {mode} (median ms of {report_.runs} runs)"]
         for stage, ms in table[report_.baseline].items():
             cand_ms = table[report_.candidate][stage]
-            lines.append(f"  {stage:24}{ms:>10.1f}{cand_ms:>10.1f}   {report_.speedup[mode][stage]:.2f}x")
+            label = stage_label(mode, stage)
+            lines.append(f"  {label:24}{ms:>10.1f}{cand_ms:>10.1f}   {report_.speedup[mode][stage]:.2f}x")
+        rate = report_.tokens_per_s.get(mode)
+        if rate:
+            base_rate, cand_rate = rate[report_.baseline], rate[report_.candidate]
+            ratio = f"   {cand_rate / base_rate:.2f}x" if base_rate else ""
+            lines.append(f"  {'tokens/s':24}{base_rate:>10.1f}{cand_rate:>10.1f}{ratio}")
     lines += ["", f"same answer: {report_.agreement:.0%} of {report_.compared} inputs"]
     for pair in report_.differing[:10]:
         q = f" {pair.question!r}" if pair.question else ""

@@ -1,4 +1,4 @@
-"""Compare page: FP16 against INT8 of one model. Sizes and latencies as bar charts, answers side by side,
+"""Compare page: FP16 against INT8 (or INT4) of one model. Sizes and latencies as bar charts, answers side by side,
 export as PNG, CSV and JSON. The numbers come from `model_tools.measure.compare.compare` (in a job process)."""
 
 from __future__ import annotations
@@ -43,21 +43,25 @@ from desktop_app.widgets.error_dialog import show_error
 from desktop_app.widgets.labels import buddy, text_label
 from model_tools.jobs.requests import DEFAULT_MAX_NEW_TOKENS, DEFAULT_RUNS, CompareReport, CompareRequest
 from model_tools.library import compare_report as compare_files
+from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel, Device, GlimpseError
 
 log = logging.getLogger("glimpse.app.tools")
 
 
+CANDIDATES = ("int8", "int4")
+
+
 def comparable(model: ConvertedModel) -> bool:
-    return model.has("fp16") and model.has("int8")
+    return model.has("fp16") and any(model.has(p) for p in CANDIDATES)
 
 
 class ComparePage(ModelPage):
     name = "compare"
     heading = "Compare"
     blurb = (
-        "What INT8 buys on this computer: file sizes, the time each stage takes (medians of several runs) and "
-        "whether the answers stay the same on sample pictures."
+        "What INT8 (or a chat model's INT4) buys on this computer: file sizes, the time each stage takes "
+        "(medians of several runs) and whether the answers stay the same on sample pictures."
     )
 
     def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
@@ -65,6 +69,12 @@ class ComparePage(ModelPage):
             runner, comparable, "No model with an INT8 version yet: quantize one first", "Model to compare", parent
         )
         self.report: dict[str, Any] | None = None
+        self.candidate_combo = QComboBox()
+        self.candidate_combo.setObjectName("compareCandidate")
+        self.candidate_combo.setAccessibleName("Compare FP16 with")
+        self.candidate_combo.setToolTip("The quantized version of the model to compare with its FP16")
+        self._candidates_key: tuple = ()
+        self.model_combo.currentIndexChanged.connect(lambda *_: self._list_candidates())
 
         self.device_combo = QComboBox()
         self.device_combo.setObjectName("compareDevice")
@@ -97,6 +107,9 @@ class ComparePage(ModelPage):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         top = QHBoxLayout()
         top.addWidget(self.model_combo, 2)
+        top.addSpacing(12)
+        top.addWidget(buddy("FP16 &with", self.candidate_combo))
+        top.addWidget(self.candidate_combo)
         top.addSpacing(12)
         top.addWidget(buddy("&Device", self.device_combo))
         top.addWidget(self.device_combo, 1)
@@ -201,8 +214,27 @@ class ComparePage(ModelPage):
         index = self.device_combo.findData(keep)
         self.device_combo.setCurrentIndex(max(0, index))
 
+    def _list_candidates(self) -> None:
+        """The chosen model's quantized versions (INT8, INT4). A model chosen anew, or with a version made since,
+        starts with its newest (the one just quantized); otherwise the choice stays."""
+        model = self.model_combo.model()
+        made = {p: model.manifest["precisions"][p].get("created", "") for p in CANDIDATES if model.has(p)} if model else {}
+        key = (str(model.path) if model else "", tuple(made.items()))
+        keep = self.candidate_combo.currentData() if key == self._candidates_key else None
+        self._candidates_key = key
+        self.candidate_combo.clear()
+        for precision in made:
+            self.candidate_combo.addItem(library.precision_label(model, precision), precision)
+        newest = max(made, key=lambda p: made[p], default=None)
+        self.candidate_combo.setCurrentIndex(max(0, self.candidate_combo.findData(keep or newest)))
+        self.candidate_combo.setEnabled(len(made) > 1)
+
+    def candidate(self) -> str:
+        """The precision FP16 is compared with."""
+        return self.candidate_combo.currentData() or "int8"
+
     def request(self, model: Path) -> CompareRequest:
-        """The job's request for `model`, from the form: FP16 against INT8."""
+        """The job's request for `model`, from the form: FP16 against the chosen candidate."""
         return CompareRequest(
             model,
             device=self.device_combo.currentData() or "CPU",
@@ -210,11 +242,11 @@ class ComparePage(ModelPage):
             max_new_tokens=self.max_tokens.value(),
             images=self.folder_field.path() if self.folder_radio.isChecked() else None,
             baseline="fp16",
-            candidate="int8",
+            candidate=self.candidate(),
         )
 
     def compare(self, model: Path | None = None) -> bool:
-        """Compare FP16 and INT8 of the chosen model (or `model`); False if it did not start."""
+        """Compare FP16 with INT8 (or INT4) of the chosen model (or `model`); False if it did not start."""
         path = self.chosen_model(model, "Choose a model with an INT8 version (make one on the Quantize page).")
         if path is None:
             return False
@@ -222,7 +254,7 @@ class ComparePage(ModelPage):
         if self.folder_radio.isChecked() and request.images is None:
             self.show_notice("Choose the folder of pictures, or use the built-in samples.")
             return False
-        title = f"Comparing FP16 and INT8 of {path.name} on {request.device}"
+        title = f"Comparing FP16 and {request.candidate.upper()} of {path.name} on {request.device}"
         return self.start_job(request, title, changes_models=False)
 
     # -- results --------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Quantize page: an FP16 model -> int8/ beside it, with NNCF, on calibration pictures of the user's choice."""
+"""Quantize page: an FP16 model -> int8/ beside it, with NNCF, on calibration pictures of the user's choice; a
+chat model -> int8/ or int4/, its weights compressed (no calibration)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ class QuantizePage(ModelPage):
     blurb = (
         "Make an INT8 version of a converted model with NNCF: the vision model and text encoder are quantized "
         "on calibration pictures, the decoder's weights are compressed. Smaller and usually faster; answers "
-        "may differ a little (check on the Compare page)."
+        "may differ a little (check on the Compare page). A chat model's weights are compressed to INT8 or "
+        "INT4, with no calibration."
     )
 
     def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
@@ -124,13 +126,17 @@ class QuantizePage(ModelPage):
         decoder_row.addWidget(QLabel("ratio"))
         decoder_row.addWidget(self.ratio)
         decoder_row.addStretch(1)
-        form.addRow("Decoder weights", decoder_row)
-        drop_row = QHBoxLayout()
+        self.weights_label = QLabel("Decoder weights")
+        form.addRow(self.weights_label, decoder_row)
+        self.drop_row = QWidget()  # BLIP only: a chat model's weights need no calibration to check against
+        drop_row = QHBoxLayout(self.drop_row)
+        drop_row.setContentsMargins(0, 0, 0, 0)
         drop_row.addWidget(self.accuracy)
         drop_row.addWidget(QLabel("maximum drop"))
         drop_row.addWidget(self.max_drop)
         drop_row.addStretch(1)
-        form.addRow("", drop_row)
+        form.addRow("", self.drop_row)
+        self.calib_box = calib_box
 
         self.quantize_button = self.start_button("Quantize", "quantizeButton", self.quantize, default=True)
         self.compare_button = self.next_step_button(
@@ -170,10 +176,24 @@ class QuantizePage(ModelPage):
         self.calibration_group.buttonToggled.connect(lambda *_: self._update_enabled())
         self.decoder_group.buttonToggled.connect(lambda *_: self._update_enabled())
         self.accuracy.toggled.connect(lambda *_: self._update_enabled())
+        self.model_combo.currentIndexChanged.connect(lambda *_: self._show_family_options())
         runner.job_started.connect(self._on_job_started)
         runner.job_finished.connect(self._on_job_finished)
         self._update_enabled()
         self.refresh()
+
+    def is_chat(self) -> bool:
+        """The chosen model is a chat model: its language model's weights are what quantizing changes."""
+        model = self.model_combo.model()
+        return model is not None and model.spec.family == "chat"
+
+    def _show_family_options(self) -> None:
+        chat = self.is_chat()
+        self.calib_box.setVisible(not chat)
+        self.drop_row.setVisible(not chat)
+        self.weights_label.setText("Language model weights" if chat else "Decoder weights")
+        self.int8_radio.setAccessibleName("Language model weights INT8" if chat else "Decoder weights INT8")
+        self.int4_radio.setAccessibleName("Language model weights INT4" if chat else "Decoder weights INT4")
 
     def refresh(self) -> None:
         """Re-read the models; with none to quantize, the chooser says why the bundled ones are not offered."""
@@ -215,6 +235,13 @@ class QuantizePage(ModelPage):
     def request(self, model: Path) -> QuantizeRequest:
         """The job's request for `model`, from the form; options the form leaves off keep their defaults."""
         int4, accuracy = self.int4_radio.isChecked(), self.accuracy.isChecked()
+        if self.is_chat():
+            return QuantizeRequest(
+                model,
+                weights="int4" if int4 else "int8",
+                group_size=self.group_size.value() if int4 else DEFAULT_GROUP_SIZE,
+                ratio=round(self.ratio.value(), 3) if int4 else DEFAULT_RATIO,
+            )
         return QuantizeRequest(
             model,
             calibration=self.calibration(),
@@ -233,6 +260,9 @@ class QuantizePage(ModelPage):
         if path is None:
             return False
         request = self.request(path)
+        if self.is_chat():
+            title = f"Quantizing {path.name} (language model {request.weights.upper()})"
+            return self.start_job(request, title, makes=path / request.weights)
         if request.calibration == "":
             self.show_notice("Choose the folder of calibration pictures, or use the built-in samples.")
             return False
@@ -251,12 +281,14 @@ class QuantizePage(ModelPage):
     def show_result(self, result: QuantizeResult) -> None:
         """Sizes before and after per component, and what calibration was used."""
         self.last_result = result
+        made = result.precision  # int8, or int4 for a chat model
         sizes = result.sizes_bytes
         self.sizes.clear()
+        self.sizes.headerItem().setText(2, f"{made.upper()} (after)")
         parts = result.parts or {}
         for part, before in sizes["fp16"].items():
-            after = sizes["int8"][part]
-            mode = str((parts.get(part) or {}).get("mode") or "int8").split("_")[0].upper()
+            after = sizes[made][part]
+            mode = str((parts.get(part) or {}).get("mode") or made).split("_")[0].upper()
             label = "Total" if part == "total" else f"{stage_name(part)} ({mode})"
             item = QTreeWidgetItem(
                 [label, human_bytes(before), human_bytes(after), f"{before / after:.2f}x" if after else "–"]
@@ -273,19 +305,25 @@ class QuantizePage(ModelPage):
         rows = self.sizes.topLevelItemCount()
         self.sizes.setFixedHeight(self.sizes.header().height() + rows * self.sizes.sizeHintForRow(0) + 6)
         calib = result.calibration or {}
-        before, after = sizes["fp16"]["total"], sizes["int8"]["total"]
+        before, after = sizes["fp16"]["total"], sizes[made]["total"]
         text = (
-            f"<b>{result.name}</b>: INT8 written to {result.int8}. "
-            f"{human_bytes(before)} before, {human_bytes(after)} after. "
-            f"Calibrated on {calib.get('samples', '?')} samples from {SOURCE_NAMES.get(calib.get('source'), calib.get('source', '?'))}"
+            f"<b>{result.name}</b>: {made.upper()} written to {result.int8}. "
+            f"{human_bytes(before)} before, {human_bytes(after)} after."
         )
-        if calib.get("skipped"):
-            text += f" ({calib['skipped']} unreadable pictures skipped)"
-        text += "."  # how long it took: the job line above says it (one duration, not two)
+        if calib:
+            source = SOURCE_NAMES.get(calib.get("source"), calib.get("source", "?"))
+            text += f" Calibrated on {calib.get('samples', '?')} samples from {source}"
+            if calib.get("skipped"):
+                text += f" ({calib['skipped']} unreadable pictures skipped)"
+            text += "."
+        else:
+            text += " Weights compressed; no calibration needed."
+        # how long it took: the job line above says it (one duration, not two)
         ac = result.accuracy_control
         if ac:
             agreement = ", ".join(f"{p} {v:.0%}" for p, v in (ac.get("agreement") or {}).items())
             text += f" Accuracy control (max drop {ac.get('max_drop', 0):.1%}): same answers as FP16 — {agreement}."
         self.summary_line.setText(text)
         self.summary.show()
+        self.compare_button.setText(f"Compare FP16 and {made.upper()}…")
         self.compare_button.show()
