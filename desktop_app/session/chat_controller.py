@@ -85,6 +85,7 @@ class ChatController(QObject):
         self.devices: list[Device] = []
         self.max_new_tokens = 30
         self.num_beams = 1
+        self.image_side: int | None = None  # longest picture side a chat model that takes any size is sent
         self.closing = False
         self._queue: asyncio.Lock | None = None
         self._asks: dict[asyncio.Task[None], Turn] = {}
@@ -138,6 +139,7 @@ class ChatController(QObject):
                     max_new_tokens=turn.max_new_tokens,
                     num_beams=turn.num_beams,
                     pictures=[Path(p) for p in turn.pictures],
+                    image_side=self.image_side,
                 )
                 relay = _TurnRelay(self, turn)
                 worker.signals.text_received.connect(relay._on_text_received)

@@ -34,6 +34,7 @@ class Settings:
     max_new_tokens: int = 30
     num_beams: int = 1
     chat_max_new_tokens: int = 256  # a chat model's answers are sentences: their own limit
+    chat_image_side: int = 0  # longest picture side sent to a chat model that takes any size (0: full size)
     geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState(), base64
     splitter: str = ""  # the image/chat splitter, base64
@@ -64,6 +65,8 @@ def _valid(name: str, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 512
     if name == "chat_max_new_tokens":
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096
+    if name == "chat_image_side":
+        return isinstance(value, int) and not isinstance(value, bool) and (value == 0 or 16 <= value <= 8192)
     if name == "num_beams":
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 8
     if name in ("geometry", "window_state", "splitter"):

@@ -163,16 +163,19 @@ class GenerationWorker(Worker):
         max_new_tokens: int = 20,
         num_beams: int = 1,
         pictures: Sequence[Path] = (),
+        image_side: int | None = None,
     ) -> None:
         super().__init__()
         self.pipe, self.image, self.question, self.describe = pipe, image, question, describe
         self.max_new_tokens, self.num_beams = max_new_tokens, num_beams
         self.pictures = [Path(p) for p in pictures]
+        self.image_side = image_side  # a chat model's limit (ignored by one that scales pictures itself)
 
     def work(self) -> Any:
         """runs in: worker thread; `on_text` is called here and becomes the `text_received` signal."""
         if self.pipe.task == "chat":
             try:
+                self.pipe.set_image_side(self.image_side)
                 return self.pipe.ask(
                     self.pictures,
                     self.question,

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.resources import Sample, samples
+from desktop_app.widgets.image_size import ImageSizeBox
 
 STRIP_ICON = 56
 FOCUS_RING = 2  # pixels
@@ -181,7 +182,11 @@ class ImagePanel(QWidget):
         v.setContentsMargins(0, 0, 0, 0)
         v.setSpacing(6)
         v.addWidget(self.view, 1)
-        v.addWidget(self.caption)
+        self.image_size = ImageSizeBox()
+        caption_row = QHBoxLayout()
+        caption_row.addWidget(self.caption, 1)
+        caption_row.addWidget(self.image_size)
+        v.addLayout(caption_row)
         v.addWidget(self.strip)
 
         self.empty = self._make_empty_state()

@@ -108,9 +108,13 @@ class ElidedComboBox(QComboBox):
         option.currentText = self.shown_text()
         painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
 
+    def set_tip(self, tip: str) -> None:
+        self._tip = tip
+        self._update_tip()
+
     def _update_tip(self, _index: int = 0) -> None:
         text = self.currentText()
-        self.setToolTip(f"{self._tip}: {text}" if text else self._tip)
+        self.setToolTip(f"{self._tip}: {text}" if text and self._tip else self._tip or text)
 
 
 class ModelBar(QWidget):

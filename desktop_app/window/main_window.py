@@ -100,6 +100,8 @@ class MainWindow(QMainWindow):
         restore_layout(self, settings)
 
         self.model_bar.set_generation(settings.max_new_tokens, settings.num_beams)
+        self.image_panel.image_size.set_side(settings.chat_image_side)
+        self.controller.image_side = settings.chat_image_side or None
         self.model_bar.show_device(settings.device)
         self.model_bar.show_exact(settings.exact_precision)
         self.controller.find_devices()
@@ -124,7 +126,7 @@ class MainWindow(QMainWindow):
         c.images_read.connect(self.pictures.on_images_read)
         self.status.watch(self.models)
         s.listed.connect(bar.set_models)
-        s.shown.connect(bar.show_spec)
+        s.shown.connect(self._show_spec)
         s.shown.connect(lambda model, *_: self._set_chat_mode(model))
         s.ready.connect(self._on_model_ready)
         s.noticed.connect(self.notify)
@@ -135,6 +137,7 @@ class MainWindow(QMainWindow):
         bar.device_chosen.connect(s.choose_device)
         bar.exact_chosen.connect(s.choose_exact)
         bar.generation_changed.connect(self._on_generation_changed)
+        self.image_panel.image_size.side_chosen.connect(self._on_image_side_chosen)
         self.ask_bar.asked.connect(self.ask)
         self.ask_bar.describe_requested.connect(self.describe)
         self.ask_bar.stop_requested.connect(self.stop)
@@ -203,7 +206,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_ready(self, pipe: BlipPipeline | ChatPipeline) -> None:
         self.status.show_pipeline(pipe)
-        self.model_bar.show_spec(pipe.model, pipe.precision, pipe.device, pipe.exact)
+        self._show_spec(pipe.model, pipe.precision, pipe.device, pipe.exact)
         self._set_chat_mode(pipe.model)
         if pipe.task == "chat" and any(t.in_history for t in self.conversation.turns):
             # A new model continues the conversation shown (replayed before its next answer). Nothing asks it
@@ -219,6 +222,14 @@ class MainWindow(QMainWindow):
     def _on_model_failed(self, exc: BaseException) -> None:
         show_error(self, exc)
         self._update_empty_chat()
+
+    def _show_spec(self, model: ConvertedModel | None, precision: str, device: str, exact: bool) -> None:
+        self.model_bar.show_spec(model, precision, device, exact)
+        self.image_panel.image_size.show_input(model, precision)
+
+    def _on_image_side_chosen(self, side: int) -> None:
+        self.controller.image_side = side or None
+        self.settings.chat_image_side = side
 
     def _on_generation_changed(self, max_new_tokens: int, num_beams: int) -> None:
         self.controller.max_new_tokens = max_new_tokens

@@ -47,6 +47,7 @@ from model_tools.runtime.errors import (
     GlimpseError,
     UnsupportedModelError,
 )
+from model_tools.runtime.image_input import ImageInput, fit, image_input
 from model_tools.runtime.images import ImageSource, load_image
 from model_tools.runtime.model_folder import CHAT_PARTS, ConvertedModel
 from model_tools.runtime.text import clean_question
@@ -176,6 +177,8 @@ class ChatPipeline:
         self._synced = True  # genai's own state matches `_turns` (else: reset it and replay the turns)
         self._lock = threading.Lock()
         self._first_call = True
+        self.image_input: ImageInput = image_input(model, precision)
+        self.image_side: int | None = None  # the longest picture side sent (None: full size); `set_image_side`
 
     # -- the conversation ------------------------------------------------------------------------------------
 
@@ -189,6 +192,18 @@ class ChatPipeline:
         with self._lock:
             self._turns = []
             self._synced = False
+
+    def set_image_side(self, side: int | None) -> None:
+        """Send pictures at most `side` pixels on their longer side from the next `ask` on (None: full size).
+
+        Only where the model takes pictures at their own size (`image_input.adjustable`); a model that scales
+        every picture to one size gets them whole (smaller ones would only lose detail), and this is ignored.
+        runs in: any thread (waits for an answer being written).
+        """
+        if side is not None and side < 16:
+            raise ValueError("A picture side below 16 pixels leaves nothing to see.")
+        with self._lock:
+            self.image_side = side if self.image_input.adjustable else None
 
     def restore(self, turns: Sequence[Turn]) -> None:
         """Continue a saved conversation: the next `ask` first replays `turns` (with their pictures).
@@ -222,7 +237,8 @@ class ChatPipeline:
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1.")
         sources = _as_sources(pictures)
-        tensors = [_tensor(p) for p in sources]  # an unreadable picture is refused before the turn is added
+        side = self.image_side
+        tensors = [_tensor(p, side) for p in sources]  # an unreadable picture is refused before the turn is added
         text = _clean(text) or (DESCRIBE if sources else "")
         if not text:
             raise GlimpseError("There is nothing to answer.", "Type a question, or attach a picture.")
@@ -286,7 +302,7 @@ class ChatPipeline:
         for turn in self._turns:
             self._chat.append(_message(turn))
             if turn.role == "user":
-                pictures = [_tensor(p) for p in turn.pictures]
+                pictures = [_tensor(p, self.image_side) for p in turn.pictures]
                 self.vlm.generate(self._chat, images=pictures, generation_config=self._config(1))
         self._synced = True
 
@@ -378,9 +394,9 @@ def _as_sources(pictures: Picture | Sequence[Picture] | None) -> list[ImageSourc
     return [Image.fromarray(p) if isinstance(p, np.ndarray) else p for p in items]
 
 
-def _tensor(source: ImageSource) -> ov.Tensor:
-    """A picture as VLMPipeline takes it: uint8 RGB [1, H, W, 3]."""
-    rgb = np.asarray(load_image(source), dtype=np.uint8)
+def _tensor(source: ImageSource, side: int | None = None) -> ov.Tensor:
+    """A picture as VLMPipeline takes it: uint8 RGB [1, H, W, 3], at most `side` pixels on its longer side."""
+    rgb = np.asarray(fit(load_image(source), side), dtype=np.uint8)
     return ov.Tensor(np.ascontiguousarray(rgb[None]))
 
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from desktop_app.session.settings import Settings
-from model_tools.runtime import load
+from model_tools.runtime import ConvertedModel, load
 from model_tools.runtime.chat.pipeline import DESCRIBE, ChatPipeline
+from model_tools.runtime.image_input import image_input
 from model_tools.runtime.model_folder import file_record
 from tests.desktop_app.conftest import ANSWER_TIMEOUT_MS, LOAD_TIMEOUT_MS, error_dialog, open_pictures
 
@@ -335,3 +337,40 @@ def test_a_folder_the_chat_runtime_refuses_is_explained(qtbot, chat_window, tiny
     dialog = error_dialog(win)
     assert "'blip-2'" in dialog.summary.text() and "VLMPipeline cannot run" in dialog.summary.text()
     assert "Choose a LLaVA model" in dialog.fix.text()
+
+
+def test_the_picture_size_sent_is_shown_and_a_limit_reaches_the_model(
+    qtbot, chat_window, tiny_chat_model, tiny_models, picture_files, tmp_path
+):
+    win = chat_window()
+    combo = win.image_panel.image_size.combo
+    fixed = image_input(win.models.current.model, "fp16")
+    # The tiny LLaVA scales every picture to its tower's square: said, and nothing to choose.
+    assert combo.currentText() == fixed.short and "fixed by the model" in combo.toolTip()
+    assert not combo.isEnabled() and fixed.words in combo.toolTip()
+
+    # A model that takes pictures at their own size offers limits; the one chosen is kept in the settings.
+    dynamic = shutil.copytree(tiny_chat_model, tmp_path / "dynamic")
+    manifest = json.loads((dynamic / "manifest.json").read_text())
+    manifest["model_type"] = "qwen2_vl"
+    (dynamic / "manifest.json").write_text(json.dumps(manifest))
+    box = win.image_panel.image_size
+    box.show_input(ConvertedModel.open(dynamic), "fp16")
+    assert combo.isEnabled() and combo.itemText(0) == "Full size" and combo.count() == 5
+    with qtbot.waitSignal(box.side_chosen) as chosen:
+        combo.setCurrentIndex(combo.findData(768))
+        combo.activated.emit(combo.currentIndex())
+    assert chosen.args == [768]
+    assert win.controller.image_side == 768 and win.settings.chat_image_side == 768
+
+    # The loaded model gets the limit with the next question (as a model that takes any size would).
+    box.show_input(win.models.current.model, "fp16")
+    pipe = win.models.current
+    pipe.image_input = replace(pipe.image_input, fixed=None)
+    open_pictures(qtbot, win, [picture_files[1]])
+    send(qtbot, win, Q1)
+    assert pipe.image_side == 768
+    # BLIP says its size too.
+    blip = image_input(ConvertedModel.open(tiny_models["vqa"]), "fp16")
+    box.show_input(ConvertedModel.open(tiny_models["vqa"]), "fp16")
+    assert combo.currentText() == blip.short and not combo.isEnabled()
