@@ -2,7 +2,8 @@
 
 The window holds the widgets and watches: `ChatController` answers and `ModelSession` chooses and loads
 models, on worker threads, reporting through signals; slots here only update widgets. The widgets and their
-saved layout are in layout.py, the menus in actions.py, conversation files in conversation_files.py, pictures
+saved layout are in layout.py, the menus in actions.py, conversation files in conversation_files.py, questions and
+chat messages in asking.py, pictures
 coming in in pictures_in.py.
 
 With a chat model the chat pane is a conversation the model remembers: a message goes with the pictures
@@ -21,7 +22,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QWidget
 
-from desktop_app.resources import app_icon, samples
+from desktop_app.resources import app_icon
 from desktop_app.session.aio import install_event_loop
 from desktop_app.session.chat_controller import ChatController
 from desktop_app.session.conversation import Conversation, Turn, chat_history
@@ -31,6 +32,7 @@ from desktop_app.widgets.error_dialog import ErrorContext, set_error_context, sh
 from desktop_app.widgets.speech import Speaker
 from desktop_app.widgets.theme import ensure_theme
 from desktop_app.window.actions import build_actions, show_log
+from desktop_app.window.asking import Asking
 from desktop_app.window.clear_undo import ClearUndo
 from desktop_app.window.conversation_files import ConversationFiles
 from desktop_app.window.layout import build_widgets, restore_layout, save_layout
@@ -93,6 +95,7 @@ class MainWindow(QMainWindow):
 
         build_widgets(self)  # the model bar, image panel, chat, question box, notices, status bar
         self.pictures = PictureIntake(self)  # Open, paste, drops
+        self.asking = Asking(self)  # questions, Describe, chat messages
         self.files = ConversationFiles(self)  # Open, Save, Export, autosave
         self.clear_undo = ClearUndo(self)
         build_actions(self)
@@ -106,7 +109,7 @@ class MainWindow(QMainWindow):
         self.model_bar.show_exact(settings.exact_precision)
         self.controller.find_devices()
         error = self.session.start(Path(model) if model is not None else None)  # shown once the window is up
-        self._update_empty_chat()
+        self.asking.update_empty_chat()
         if notice:
             self.notify(notice, "warning")
         pictures = self.files.restore() if persist else []
@@ -145,7 +148,7 @@ class MainWindow(QMainWindow):
         self.image_panel.open_requested.connect(self.pictures.choose_files)
         self.image_panel.paste_requested.connect(self.pictures.paste)
         self.image_panel.sample_chosen.connect(self.pictures.on_sample_chosen)
-        self.image_panel.current_changed.connect(lambda _image: self._update_empty_chat())
+        self.image_panel.current_changed.connect(lambda _image: self.asking.update_empty_chat())
         self.chat.image_clicked.connect(self.image_panel.select)
         self.chat.answer_copied.connect(lambda _t: self.status.showMessage("Answer copied.", 3000))
         self.chat.speak_requested.connect(self.speaker.say)
@@ -166,7 +169,7 @@ class MainWindow(QMainWindow):
         """Re-read the installed models (a Model Tools job added, changed or removed one)."""
         self.session.refresh()
         self.status.showMessage("Model list updated (Model Tools)", 4000)
-        self._update_empty_chat()
+        self.asking.update_empty_chat()
 
     def show_model_tools(self, page: str | None = None):  # -> ModelToolsWindow
         """Tools ▸ Model Tools… (Ctrl+Shift+M): open (or raise) the Model Tools window, on `page` if given."""
@@ -202,7 +205,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         self.controller.max_new_tokens = s.chat_max_new_tokens if chat else s.max_new_tokens
         self.model_bar.set_generation(self.controller.max_new_tokens, self.controller.num_beams)
-        self._update_empty_chat()
+        self.asking.update_empty_chat()
 
     def _on_model_ready(self, pipe: BlipPipeline | ChatPipeline) -> None:
         self.status.show_pipeline(pipe)
@@ -217,11 +220,11 @@ class MainWindow(QMainWindow):
         self.ask_bar.set_can_describe(self.session.can_describe, self.session.describe_blocker)
         self.describe_action.setEnabled(self.session.can_describe)
         self.store_settings()  # the session wrote the model in use into them
-        self._update_empty_chat()
+        self.asking.update_empty_chat()
 
     def _on_model_failed(self, exc: BaseException) -> None:
         show_error(self, exc)
-        self._update_empty_chat()
+        self.asking.update_empty_chat()
 
     def _show_spec(self, model: ConvertedModel | None, precision: str, device: str, exact: bool) -> None:
         self.model_bar.show_spec(model, precision, device, exact)
@@ -249,84 +252,15 @@ class MainWindow(QMainWindow):
 
     def ask(self, question: str | None = None) -> Turn | None:
         """Ask about the current picture (the question box's text by default; empty: Describe). With a chat
-        model: the message, with the selected pictures not sent yet in this conversation."""
-        typed = self.ask_bar.edit.toPlainText()
-        text = typed if question is None else question
-        if not text.strip():
-            return self.describe()
-        return self._submit(text, describe=False, from_box=text == typed)
+        model: the message, with the selected pictures not sent yet in this conversation (`attachments`)."""
+        return self.asking.ask(question)
 
     def describe(self) -> Turn | None:
         """Ask for a caption of the current picture (with a VQA model: its captioning partner)."""
-        if not self.session.can_describe:
-            self.notify(self.session.describe_blocker, "info", 8000)
-            return None
-        return self._submit("", describe=True, from_box=False)
-
-    def _submit(self, question: str, *, describe: bool, from_box: bool) -> Turn | None:
-        if self.chat_mode:
-            return self._submit_chat(question, describe=describe, from_box=from_box)
-        image = self.image_panel.current()
-        if image is None:
-            self.notify(
-                "Open a picture first: Ctrl+O, drop one here, or paste one (Ctrl+V).", "warning", 8000
-            )
-            return None
-        if self._no_model():
-            return None
-        if from_box and not describe:
-            self.ask_bar.take_text()
-        turn = Turn(question.strip(), str(image.path), describe=describe)
-        self.clear_undo.forget()  # Undo Clear brings back a conversation only until the next question
-        self.conversation.turns.append(turn)
-        view = self.chat.add_turn(turn, image.thumbnail)
-        self.controller.ask(turn)
-        view.answer.refresh()  # "Waiting for the model…" when one is loading
-        return turn
-
-    def _no_model(self) -> bool:
-        """No model loaded nor loading: say so (or why the last one failed); True if so."""
-        if self.models.current is not None or self.models.busy:
-            return False
-        if self.models.last_error is not None:
-            show_error(self, self.models.last_error)
-        else:
-            self.notify("No model is loaded. Choose one in the toolbar, or File ▸ Open Model Folder…", "warning")
-        return True
+        return self.asking.describe()
 
     def attachments(self) -> list[Path]:
-        """The pictures the next chat message goes with: those selected in the strip that this conversation
-        has not sent yet (the model remembers the others)."""
-        sent = {p for t in self.conversation.turns if t.in_history or not t.finished for p in t.pictures}
-        return [image.path for image in self.image_panel.selected() if str(image.path) not in sent]
-
-    def _submit_chat(self, question: str, *, describe: bool, from_box: bool) -> Turn | None:
-        """A message to a chat model, with its pictures; a question alone is fine once a picture was sent."""
-        pictures = self.attachments()
-        seen = any(t.pictures for t in self.conversation.turns if t.in_history or not t.finished)
-        if describe and not pictures and not seen:
-            self.notify(
-                "Open a picture first: Ctrl+O, drop one here, or paste one (Ctrl+V).", "warning", 8000
-            )
-            return None
-        if self._no_model():
-            return None
-        if from_box and not describe:
-            self.ask_bar.take_text()
-        turn = Turn(question.strip(), str(pictures[0]) if pictures else None, describe=describe,
-                    images=[str(p) for p in pictures])
-        self.clear_undo.forget()
-        self.conversation.turns.append(turn)
-        view = self.chat.add_turn(turn, *self._thumbnails(turn))
-        self.controller.ask(turn)
-        view.answer.refresh()
-        return turn
-
-    def _thumbnails(self, turn: Turn) -> tuple[object, list]:
-        """The thumbnail of a turn's picture, and those of a chat message's further pictures (None: not open)."""
-        shown = [self.image_panel.image_for(p) for p in turn.pictures]
-        thumbs = [s.thumbnail if s else None for s in shown]
-        return (thumbs[0] if thumbs else None), thumbs[1:]
+        return self.asking.attachments()
 
     def stop(self) -> None:
         """Esc / Stop: stop the answer in progress and drop those waiting; otherwise dismiss a notice."""
@@ -359,13 +293,13 @@ class MainWindow(QMainWindow):
         self.conversation = conversation
         images: list[Path] = []
         for turn in conversation.turns:
-            self.chat.add_turn(turn, *self._thumbnails(turn)).answer.refresh()
+            self.chat.add_turn(turn, *self.asking.thumbnails(turn)).answer.refresh()
             for picture in turn.pictures:
                 if not self.image_panel.image_for(picture) and Path(picture).is_file() and Path(picture) not in images:
                     images.append(Path(picture))
         # A chat model's own conversation becomes this one (after the answer being stopped has ended).
         self.controller.set_history(lambda: chat_history(self.conversation))
-        self._update_empty_chat()
+        self.asking.update_empty_chat()
         self.files.autosave()
         return images
 
@@ -402,29 +336,6 @@ class MainWindow(QMainWindow):
     def _on_speech_availability_changed(self, available: bool) -> None:
         self.read_aloud_action.setVisible(available)
         self.chat.set_speech(available)
-
-    def _update_empty_chat(self) -> None:
-        """What the empty chat says: the next step (a model, a picture, a question)."""
-        if self.models.current is None and not self.models.busy and self.models.wanted is None:
-            html = (
-                "<p><b>No model yet.</b></p><p>Open a converted model folder with File ▸ Open Model Folder…, "
-                "or make one in Model Tools (convert Salesforce/blip-vqa-base).</p>"
-            )
-        elif self.chat_mode:
-            html = (
-                "<p><b>Chat about your pictures.</b> Open one (Ctrl+O), then ask anything: the model "
-                "remembers the conversation.</p><p>Enter sends · an empty message asks for a description · "
-                "Ctrl+click pictures in the strip to send several with one message</p>"
-            )
-        elif self.image_panel.current() is None:
-            html = "<p><b>Start with a picture.</b></p><p>Open an image (Ctrl+O), drop one here, or paste (Ctrl+V).</p>"
-        else:
-            example = samples()[0].question if samples() else "what is in the picture?"
-            html = (
-                f"<p><b>Ask anything about the picture</b>, e.g. “{example}”</p>"
-                "<p>Enter sends · Shift+Enter adds a line · Describe (Ctrl+D) writes a caption</p>"
-            )
-        self.chat.set_empty_message(html)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Stop generation and loading, wait at most a second for the threads, remember the settings and

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from model_tools.convert.common import (
+    converted_folder,
     export_module,
     fp16_size_mb,
     image_settings,
@@ -25,7 +26,7 @@ from model_tools.convert.common import (
     tool_versions,
     traced,
 )
-from model_tools.jobs.folders import atomic_folder, check_target, is_disk_full
+from model_tools.jobs.folders import check_target
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ConvertRequest, ModelResult
 from model_tools.runtime.errors import ConversionError
@@ -87,28 +88,19 @@ def convert(
     label = folder.name if src.is_dir() else source_id  # a download sits in a folder named after its commit
     report(on_progress, "load", 0, total, message=f"Loading {label} with transformers")
     model = load_torch_model(folder, arch)
-    try:
-        with atomic_folder(out, replace=overwrite, model=True) as tmp:
-            report(on_progress, "tokenizer", 1, total, message="Writing tokenizer.json")
-            save_tokenizer(folder, tmp / TOKENIZER)
-            (tmp / "fp16").mkdir()
-            for i, part in enumerate(stages):
-                check_cancel(cancel)
-                report(on_progress, part, 1 + i, total, message=f"Converting {part}")
-                export_part(model, part, tmp / "fp16" / f"{part}.xml")
+    with converted_folder(out, replace=overwrite, need_mb=fp16_size_mb(model, folder, TOKENIZER)) as tmp:
+        report(on_progress, "tokenizer", 1, total, message="Writing tokenizer.json")
+        save_tokenizer(folder, tmp / TOKENIZER)
+        (tmp / "fp16").mkdir()
+        for i, part in enumerate(stages):
             check_cancel(cancel)
-            report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
-            manifest = _manifest(model, folder, source_id, revision, task, arch, request.name or out.name, tmp)
-            manifest.update(extra_manifest or {})
-            write_json_atomic(tmp / MANIFEST, manifest)
-    except (OSError, RuntimeError) as exc:
-        if not is_disk_full(exc):
-            raise
-        raise ConversionError(
-            f"Could not write the converted model: the disk is full (need about "
-            f"{fp16_size_mb(model, folder, TOKENIZER)} MB at {out.parent}).",
-            "Free some space there, or convert into a folder on another disk.",
-        ) from None
+            report(on_progress, part, 1 + i, total, message=f"Converting {part}")
+            export_part(model, part, tmp / "fp16" / f"{part}.xml")
+        check_cancel(cancel)
+        report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
+        manifest = _manifest(model, folder, source_id, revision, task, arch, request.name or out.name, tmp)
+        manifest.update(extra_manifest or {})
+        write_json_atomic(tmp / MANIFEST, manifest)
     report(on_progress, "done", total, total, message=f"Converted to {out}")
     return ModelResult.of(out)
 

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from model_tools.convert.common import (
+    converted_folder,
     fp16_size_mb,
     load_torch_model,
     read_config,
@@ -34,7 +35,7 @@ from model_tools.convert.common import (
     source_folder,
     tool_versions,
 )
-from model_tools.jobs.folders import atomic_folder, check_target, is_disk_full
+from model_tools.jobs.folders import check_target
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ConvertRequest, ModelResult
 from model_tools.runtime.errors import ConversionError
@@ -113,34 +114,25 @@ def convert(
     report(on_progress, "load", 0, total, message=f"Loading {label} with transformers")
     model = load_torch_model(folder, arch)
     processor = _load_processor(folder)
-    try:
-        with atomic_folder(out, replace=overwrite, model=True) as tmp:
-            fp16 = tmp / "fp16"
-            fp16.mkdir()
-            for i, part in enumerate(PARTS):
-                check_cancel(cancel)
-                report(on_progress, part, 1 + i, total, message=f"Converting {part}")
-                export_part(model, part, fp16)
+    with converted_folder(out, replace=overwrite, need_mb=fp16_size_mb(model, folder)) as tmp:
+        fp16 = tmp / "fp16"
+        fp16.mkdir()
+        for i, part in enumerate(PARTS):
             check_cancel(cancel)
-            report(on_progress, "tokenizers", 1 + len(PARTS), total, message="Converting the tokenizer")
-            write_tokenizers(processor.tokenizer, fp16)
-            check_cancel(cancel)
-            report(on_progress, "configs", 2 + len(PARTS), total, message="Writing the configs")
-            write_configs(model, processor, fp16)
-            check_cancel(cancel)
-            report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
-            source = {"id": source_id, "revision": revision, "path": str(folder)}
-            manifest = _manifest(model, processor, config, source, arch, request.name or out.name, tmp)
-            manifest.update(extra_manifest or {})
-            write_json_atomic(tmp / MANIFEST, manifest)
-    except (OSError, RuntimeError) as exc:
-        if not is_disk_full(exc):
-            raise
-        raise ConversionError(
-            f"Could not write the converted model: the disk is full (need about "
-            f"{fp16_size_mb(model, folder)} MB at {out.parent}).",
-            "Free some space there, or convert into a folder on another disk.",
-        ) from None
+            report(on_progress, part, 1 + i, total, message=f"Converting {part}")
+            export_part(model, part, fp16)
+        check_cancel(cancel)
+        report(on_progress, "tokenizers", 1 + len(PARTS), total, message="Converting the tokenizer")
+        write_tokenizers(processor.tokenizer, fp16)
+        check_cancel(cancel)
+        report(on_progress, "configs", 2 + len(PARTS), total, message="Writing the configs")
+        write_configs(model, processor, fp16)
+        check_cancel(cancel)
+        report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
+        source = {"id": source_id, "revision": revision, "path": str(folder)}
+        manifest = _manifest(model, processor, config, source, arch, request.name or out.name, tmp)
+        manifest.update(extra_manifest or {})
+        write_json_atomic(tmp / MANIFEST, manifest)
     report(on_progress, "done", total, total, message=f"Converted to {out}")
     return ModelResult.of(out)
 

@@ -11,11 +11,13 @@ import math
 import shutil
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from model_tools import __version__
+from model_tools.jobs.folders import atomic_folder, is_disk_full
 from model_tools.jobs.progress import OnProgress
 from model_tools.runtime.errors import ConversionError
 from model_tools.runtime.images import CLIP_MEAN, CLIP_STD
@@ -103,6 +105,22 @@ def fp16_size_mb(model: Any, folder: Path, tokenizer: str = "tokenizer.json") ->
     if own.is_file():
         need += own.stat().st_size
     return max(1, math.ceil(need / 1e6))
+
+
+@contextmanager
+def converted_folder(out: Path, *, replace: bool, need_mb: int) -> Iterator[Path]:
+    """`atomic_folder(out)` for a converter: yields the temporary folder to fill; a full disk becomes a
+    `ConversionError` saying how much room the conversion needs (`need_mb`, from `fp16_size_mb`)."""
+    try:
+        with atomic_folder(out, replace=replace, model=True) as tmp:
+            yield tmp
+    except (OSError, RuntimeError) as exc:
+        if not is_disk_full(exc):
+            raise
+        raise ConversionError(
+            f"Could not write the converted model: the disk is full (need about {need_mb} MB at {out.parent}).",
+            "Free some space there, or convert into a folder on another disk.",
+        ) from None
 
 
 def save_tokenizer(folder: Path, target: Path) -> None:

@@ -24,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from model_tools import __version__
 from model_tools.jobs.folders import atomic_folder
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ModelResult, QuantizationError, QuantizeRequest, QuantizeResult
 from model_tools.quantize.calibration import CalibrationSet, ModelInputs, Sample, load_samples
-from model_tools.quantize.nncf_tools import nncf_errors, quiet_nncf
+from model_tools.quantize.nncf_tools import import_nncf, nncf_errors, quiet_nncf, tools_record
 from model_tools.runtime.blip.pipeline import Part
 from model_tools.runtime.model_folder import (
     CROSS_KV,
@@ -62,7 +61,7 @@ def quantize(
     "done"; calibration stages count samples (per statistics pass: the count starts again at pass 2).
     """
     model = open_fp16(request.model)
-    nncf = _import_nncf()
+    nncf = import_nncf()
     check_cancel(cancel)
     t0 = time.perf_counter()
     calib = load_samples(
@@ -97,7 +96,7 @@ def quantize(
         "calibration": calib.describe(),
         "parts": details["parts"],
         "accuracy_control": details.get("accuracy_control"),
-        "tools": {"glimpse": __version__, "nncf": nncf.__version__, "openvino": _ov_version()},
+        "tools": tools_record(nncf),
     }
     write_json_atomic(model.path / MANIFEST, manifest)
     report(on_progress, "save", 1, 1, "steps", "Saved")
@@ -417,23 +416,6 @@ class _Validator:
             return [float(self._answer(i) == self.reference[i]) for i in indices]
         finally:
             self.pipe.parts[part] = saved
-
-
-# -- NNCF plumbing -------------------------------------------------------------------------------------------
-
-
-def _import_nncf() -> Any:
-    try:
-        import nncf
-    except ImportError:
-        raise QuantizationError("Quantization needs NNCF.", "Install it with `pip install nncf`.") from None
-    return nncf
-
-
-def _ov_version() -> str:
-    import openvino as ov
-
-    return str(ov.__version__)
 
 
 # -- benchmark hook ------------------------------------------------------------------------------------------

@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model_tools import __version__
 from model_tools.convert.chat import CONFIGS, LANGUAGE, PARTS, TOKENIZERS, part_file
 from model_tools.jobs.folders import atomic_folder
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ModelResult, QuantizationError, QuantizeRequest, QuantizeResult
-from model_tools.quantize.nncf_tools import nncf_errors, quiet_nncf
+from model_tools.quantize.nncf_tools import import_nncf, nncf_errors, quiet_nncf, tools_record
 from model_tools.runtime.model_folder import MANIFEST, ConvertedModel, file_record, write_json_atomic
 
 log = logging.getLogger("glimpse.quantize")
@@ -46,7 +45,7 @@ def quantize(
     model = open_fp16(request.model)
     report(on_progress, "check", 1, 1, "steps", "Checked the FP16 files")
     root = model.path
-    nncf = _import_nncf()
+    nncf = import_nncf()
     check_cancel(cancel)
     t0 = time.perf_counter()
     with quiet_nncf(nncf), atomic_folder(root / target, replace=True) as tmp:
@@ -74,7 +73,7 @@ def quantize(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": round(time.perf_counter() - t0, 1),
         "parts": parts,
-        "tools": {"glimpse": __version__, "nncf": nncf.__version__, "openvino": _ov_version()},
+        "tools": tools_record(nncf),
     }
     write_json_atomic(root / MANIFEST, manifest)
     report(on_progress, "save", 1, 1, "steps", "Saved")
@@ -147,22 +146,5 @@ def _part_sizes(model: ConvertedModel, precision: str) -> dict[str, int]:
     sizes = {p: sum((model.path / precision / name).stat().st_size for name in _ir([p])) for p in PARTS}
     sizes["total"] = sum(sizes.values())
     return sizes
-
-
-# -- NNCF plumbing -------------------------------------------------------------------------------------------
-
-
-def _import_nncf() -> Any:
-    try:
-        import nncf
-    except ImportError:
-        raise QuantizationError("Quantization needs NNCF.", "Install it with `pip install nncf`.") from None
-    return nncf
-
-
-def _ov_version() -> str:
-    import openvino as ov
-
-    return str(ov.__version__)
 
 

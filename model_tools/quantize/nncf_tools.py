@@ -1,5 +1,6 @@
-"""What both families' quantizers need around NNCF: its bars and INFO lines silenced while we report progress
-ourselves, and its errors turned into one sentence naming the part."""
+"""What both families' quantizers need around NNCF: importing it with a clear message, the tool versions for
+the manifest, its bars and INFO lines silenced while we report progress ourselves, and its errors turned into
+one sentence naming the part."""
 
 from __future__ import annotations
 
@@ -9,8 +10,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from model_tools import __version__
 from model_tools.jobs.requests import QuantizationError
 from model_tools.runtime.errors import Cancelled, GlimpseError
+
+
+def import_nncf() -> Any:
+    try:
+        import nncf
+    except ImportError:
+        raise QuantizationError("Quantization needs NNCF.", "Install it with `pip install nncf`.") from None
+    return nncf
+
+
+def tools_record(nncf: Any) -> dict[str, str]:
+    """What made a precision folder, for its manifest entry."""
+    import openvino as ov
+
+    return {"glimpse": __version__, "nncf": nncf.__version__, "openvino": str(ov.__version__)}
+
 
 _quiet_lock = threading.Lock()
 _quiet_users = [0]

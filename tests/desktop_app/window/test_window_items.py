@@ -10,7 +10,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QPalette
 
-from desktop_app.widgets.chat import TRUNCATED_NOTE
+from desktop_app.widgets.bubbles import TRUNCATED_NOTE
 from desktop_app.widgets.error_dialog import show_error
 from desktop_app.widgets.model_bar import ModelBar
 from model_tools.library import store as library
