@@ -181,7 +181,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_ask(args: argparse.Namespace) -> int:
     from model_tools.library import store as library
-    from model_tools.runtime import ConvertedModel, load, load_image
+    from model_tools.runtime import ConvertedModel, load_image
     from model_tools.runtime.text import clean_question
 
     images = [load_image(path) for path in args.image]  # fail on a bad picture before compiling anything
@@ -197,24 +197,21 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         folder = library.caption_partner(model) or folder
     if model.spec.demo and not args.json:
         print(f"note: {library.DEMO_NOTE}", file=sys.stderr)
-    pipe = load(folder, args.precision, args.device, exact=args.exact)
-    for note in pipe.notes:
-        print(f"note: {note}", file=sys.stderr)
+    pipe = _load_pipe(args, folder)
+    answer = _answer(
+        pipe, args, image, question, max_new_tokens=args.max_new_tokens or BLIP_MAX_NEW_TOKENS, num_beams=args.beams
+    )
+    if answer.truncated_question and not args.json:
+        print("note: the question was longer than the model allows and was shortened.", file=sys.stderr)
+    return 0
+
+
+def _answer(pipe: Any, args: argparse.Namespace, *ask: Any, **options: Any) -> Any:
+    """`pipe.ask(*ask, **options)`, streamed to stdout (or printed as one JSON object with --json); Ctrl+C
+    stops the answer."""
     cancel = threading.Event()
-
-    def stream(chunk: str) -> None:
-        sys.stdout.write(chunk)
-        sys.stdout.flush()
-
     try:
-        answer = pipe.ask(
-            image,
-            question,
-            max_new_tokens=args.max_new_tokens or BLIP_MAX_NEW_TOKENS,
-            num_beams=args.beams,
-            on_text=None if args.json else stream,
-            cancel=cancel,
-        )
+        answer = pipe.ask(*ask, on_text=None if args.json else _stream, cancel=cancel, **options)
     except KeyboardInterrupt:
         cancel.set()
         raise
@@ -222,9 +219,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         _print_answer_json(answer, pipe)
     else:
         sys.stdout.write("\n")
-        if answer.truncated_question:
-            print("note: the question was longer than the model allows and was shortened.", file=sys.stderr)
-    return 0
+    return answer
 
 
 def _print_answer_json(answer: Any, pipe: Any) -> None:
@@ -237,8 +232,8 @@ def _stream(chunk: str) -> None:
     sys.stdout.flush()
 
 
-def _load_chat(args: argparse.Namespace, folder: Path) -> Any:
-    """The chat pipeline of `folder` with the command's precision, device and exactness; its notes on stderr."""
+def _load_pipe(args: argparse.Namespace, folder: Path) -> Any:
+    """The pipeline of `folder` with the command's precision, device and exactness; its notes on stderr."""
     from model_tools.runtime import load
 
     pipe = load(folder, args.precision, args.device, exact=args.exact)
@@ -251,23 +246,8 @@ def _ask_chat(args: argparse.Namespace, folder: Path, images: list[Any]) -> int:
     """`ask` with a chat model: one turn about the pictures, streamed (or one JSON object, as for BLIP)."""
     if args.beams != 1:
         raise GlimpseError("A chat model answers greedily, one token at a time.", "Leave out --beams.")
-    pipe = _load_chat(args, folder)
-    cancel = threading.Event()
-    try:
-        answer = pipe.ask(
-            images,
-            args.question,
-            max_new_tokens=args.max_new_tokens or CHAT_MAX_NEW_TOKENS,
-            on_text=None if args.json else _stream,
-            cancel=cancel,
-        )
-    except KeyboardInterrupt:
-        cancel.set()
-        raise
-    if args.json:
-        _print_answer_json(answer, pipe)
-    else:
-        sys.stdout.write("\n")
+    pipe = _load_pipe(args, folder)
+    _answer(pipe, args, images, args.question, max_new_tokens=args.max_new_tokens or CHAT_MAX_NEW_TOKENS)
     return 0
 
 
@@ -399,7 +379,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
             f"Ask it with `model-tools ask --model {args.model} --image PICTURE --question ...`, "
             "or choose a chat model.",
         )
-    pipe = _load_chat(args, model.path)
+    pipe = _load_pipe(args, model.path)
     tty = sys.stdin.isatty()
     if tty:
         _say(f"{model.name} ({pipe.setup_label}). {CHAT_HELP}")

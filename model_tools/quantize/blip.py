@@ -16,7 +16,6 @@ NNCF makes once per sample per statistics pass (two passes for transformers: Smo
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -26,9 +25,9 @@ import numpy as np
 
 from model_tools.jobs.folders import atomic_folder
 from model_tools.jobs.progress import OnProgress, check_cancel, report
-from model_tools.jobs.requests import ModelResult, QuantizationError, QuantizeRequest, QuantizeResult
+from model_tools.jobs.requests import ModelResult, QuantizeRequest, QuantizeResult
 from model_tools.quantize.calibration import CalibrationSet, ModelInputs, Sample, load_samples
-from model_tools.quantize.nncf_tools import import_nncf, nncf_errors, quiet_nncf, tools_record
+from model_tools.quantize.nncf_tools import import_nncf, nncf_errors, open_fp16, quiet_nncf, tools_record
 from model_tools.runtime.blip.pipeline import Part
 from model_tools.runtime.model_folder import (
     CROSS_KV,
@@ -60,7 +59,7 @@ def quantize(
     "vision_model", ["text_encoder inputs", "text_encoder"], "text_decoder_cross_kv", "text_decoder", "save",
     "done"; calibration stages count samples (per statistics pass: the count starts again at pass 2).
     """
-    model = open_fp16(request.model)
+    model = open_fp16(request.model, "blip")
     nncf = import_nncf()
     check_cancel(cancel)
     t0 = time.perf_counter()
@@ -118,22 +117,6 @@ def _result(folder: Path) -> QuantizeResult:
         accuracy_control=entry.get("accuracy_control"),
         duration_s=entry.get("duration_s"),
     )
-
-
-def open_fp16(model_dir: str | os.PathLike[str]) -> ConvertedModel:
-    """The model folder, refusing one without a complete, undamaged `fp16/`."""
-    model = ConvertedModel.open(model_dir)
-    if not model.has("fp16") or not (model.path / "fp16").is_dir():
-        raise QuantizationError(
-            f"{model.name} has no fp16/ folder to quantize.",
-            "Convert the model again with `model-tools convert`.",
-        )
-    model.verify("fp16")
-    if not os.access(model.path, os.W_OK):
-        raise QuantizationError(
-            f"{model.name} is in a read-only folder ({model.path}).", "Copy it to your models folder first."
-        )
-    return model
 
 
 # -- the work ------------------------------------------------------------------------------------------------

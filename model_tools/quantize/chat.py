@@ -13,7 +13,6 @@ imported inside the functions.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 import time
@@ -23,8 +22,8 @@ from typing import Any
 from model_tools.convert.chat import CONFIGS, LANGUAGE, PARTS, TOKENIZERS, part_file
 from model_tools.jobs.folders import atomic_folder
 from model_tools.jobs.progress import OnProgress, check_cancel, report
-from model_tools.jobs.requests import ModelResult, QuantizationError, QuantizeRequest, QuantizeResult
-from model_tools.quantize.nncf_tools import import_nncf, nncf_errors, quiet_nncf, tools_record
+from model_tools.jobs.requests import ModelResult, QuantizeRequest, QuantizeResult
+from model_tools.quantize.nncf_tools import import_nncf, nncf_errors, open_fp16, quiet_nncf, tools_record
 from model_tools.runtime.model_folder import MANIFEST, ConvertedModel, file_record, write_json_atomic
 
 log = logging.getLogger("glimpse.quantize")
@@ -42,7 +41,7 @@ def quantize(
     """
     target = request.weights
     report(on_progress, "check", 0, 1, "steps", "Checking the FP16 files")
-    model = open_fp16(request.model)
+    model = open_fp16(request.model, "chat")
     report(on_progress, "check", 1, 1, "steps", "Checked the FP16 files")
     root = model.path
     nncf = import_nncf()
@@ -79,22 +78,6 @@ def quantize(
     report(on_progress, "save", 1, 1, "steps", "Saved")
     report(on_progress, "done", 1, 1, "steps", f"{target.upper()} model written to {root / target}")
     return _result(root, target)
-
-
-def open_fp16(model_dir: str | os.PathLike[str]) -> ConvertedModel:
-    """The chat model folder, refusing one without a complete, undamaged `fp16/`."""
-    model = ConvertedModel.open(model_dir)
-    if model.spec.family != "chat" or not model.has("fp16") or not (model.path / "fp16").is_dir():
-        raise QuantizationError(
-            f"{model.name} has no chat model fp16/ folder to quantize.",
-            "Convert the model again with `model-tools convert`.",
-        )
-    model.verify("fp16")
-    if not os.access(model.path, os.W_OK):
-        raise QuantizationError(
-            f"{model.name} is in a read-only folder ({model.path}).", "Copy it to your models folder first."
-        )
-    return model
 
 
 def _ir(names: Any) -> list[str]:

@@ -1,10 +1,11 @@
-"""What both families' quantizers need around NNCF: importing it with a clear message, the tool versions for
-the manifest, its bars and INFO lines silenced while we report progress ourselves, and its errors turned into
+"""What both families' quantizers need around NNCF: the model folder to quantize, checked; importing NNCF
+with a clear message, the tool versions for the manifest, its bars and INFO lines silenced while we report progress ourselves, and its errors turned into
 one sentence naming the part."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,24 @@ from typing import Any
 from model_tools import __version__
 from model_tools.jobs.requests import QuantizationError
 from model_tools.runtime.errors import Cancelled, GlimpseError
+from model_tools.runtime.model_folder import ConvertedModel
+
+
+def open_fp16(model_dir: str | os.PathLike[str], family: str) -> ConvertedModel:
+    """The model folder, refusing one of another family or without a complete, undamaged `fp16/`."""
+    model = ConvertedModel.open(model_dir)
+    if model.spec.family != family or not model.has("fp16") or not (model.path / "fp16").is_dir():
+        kind = "chat model " if family == "chat" else ""
+        raise QuantizationError(
+            f"{model.name} has no {kind}fp16/ folder to quantize.",
+            "Convert the model again with `model-tools convert`.",
+        )
+    model.verify("fp16")
+    if not os.access(model.path, os.W_OK):
+        raise QuantizationError(
+            f"{model.name} is in a read-only folder ({model.path}).", "Copy it to your models folder first."
+        )
+    return model
 
 
 def import_nncf() -> Any:

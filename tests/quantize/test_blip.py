@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from model_tools.cli import main
-from model_tools.jobs.requests import QuantizeRequest
+from model_tools.jobs.requests import QuantizationError, QuantizeRequest
 from model_tools.quantize import calibration
-from model_tools.quantize.blip import QuantizationError, quantize
+from model_tools.quantize.blip import quantize
 from model_tools.quantize.calibration import CalibrationError, ModelInputs, load_samples
 from model_tools.runtime import Cancelled, ConvertedModel, load
 from model_tools.runtime.images import preprocess
