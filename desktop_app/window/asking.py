@@ -9,20 +9,17 @@ the conversation and the chat pane and hands it to the `ChatController`. runs in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from desktop_app.resources import samples
 from desktop_app.session.conversation import Turn
 from desktop_app.widgets.error_dialog import show_error
 
-if TYPE_CHECKING:
-    from desktop_app.window.main_window import MainWindow
-
 OPEN_FIRST = "Open a picture first: Ctrl+O, drop one here, or paste one (Ctrl+V)."
 
 
 class Asking:
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: Any) -> None:  # the MainWindow (its widgets, session, controller, conversation)
         self.window = window
 
     def ask(self, question: str | None = None) -> Turn | None:

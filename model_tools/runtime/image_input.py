@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
-from PIL import Image
+from typing import TYPE_CHECKING, Any
 
 from model_tools.runtime.model_folder import ConvertedModel
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 FIXED_TYPES = ("llava", "gemma3")  # chat model types whose processor scales every picture to one size
 SIDES = (1536, 1024, 768, 512)  # the limits the window offers for a dynamic model (besides full size)
@@ -59,6 +60,7 @@ def fit(picture: Image.Image, side: int | None) -> Image.Image:
     """`picture` at most `side` pixels on its longer side (aspect kept, bicubic), never enlarged."""
     if not side or max(picture.size) <= side:
         return picture
+    from PIL import Image  # here: the window imports this module before pillow is needed
     scale = side / max(picture.size)
     size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
     return picture.resize(size, Image.Resampling.BICUBIC)
