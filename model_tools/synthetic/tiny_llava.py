@@ -42,8 +42,10 @@ CORPUS = (
 )
 
 
-def make_tokenizer(vocab_size: int = 300) -> Any:
-    """A byte-level BPE tokenizer (GPT-2 style) with `<image>` as one special token and the chat template."""
+def make_tokenizer(vocab_size: int = 300, corpus: list[str] | None = None, chat_template: str = CHAT_TEMPLATE) -> Any:
+    """A byte-level BPE tokenizer (GPT-2 style) with `<image>` as one special token and the chat template.
+
+    Trained on `corpus` (default: a few sentences about pictures, repeated)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -55,11 +57,11 @@ def make_tokenizer(vocab_size: int = 300) -> Any:
         special_tokens=[PAD, BOS, EOS, IMAGE],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator(list(CORPUS) * 20, trainer)
+    tok.train_from_iterator(corpus if corpus is not None else list(CORPUS) * 20, trainer)
     hf = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, extra_special_tokens={"image_token": IMAGE}
     )
-    hf.chat_template = CHAT_TEMPLATE
+    hf.chat_template = chat_template
     return hf
 
 
@@ -74,28 +76,36 @@ def tiny_llava_config(
     layers: int = 2,
     heads: int = 4,
     kv_heads: int = 2,
+    vision_layers: int = 2,
+    intermediate: int | None = None,
+    vision_intermediate: int | None = None,
+    initializer_range: float = 0.2,
+    vision_feature_layer: int = -2,
 ) -> Any:
-    """A LlavaConfig of a CLIP vision tower and a Llama language model of the given sizes."""
+    """A LlavaConfig of a CLIP vision tower and a Llama language model of the given sizes.
+
+    The default `initializer_range` 0.2 is wider than the 0.02 of real training starts, so that a random
+    model gives varied answers rather than one token; a model to be trained starts from 0.02."""
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
     vision = CLIPVisionConfig(
         image_size=image_size,
         patch_size=patch_size,
         hidden_size=vision_hidden,
-        intermediate_size=2 * vision_hidden,
-        num_hidden_layers=2,
+        intermediate_size=vision_intermediate or 2 * vision_hidden,
+        num_hidden_layers=vision_layers,
         num_attention_heads=4,
         projection_dim=vision_hidden,
     )
     text = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=hidden,
-        intermediate_size=2 * hidden,
+        intermediate_size=intermediate or 2 * hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,
         max_position_embeddings=1024,
-        initializer_range=0.2,  # wider than the 0.02 of real training starts: varied answers, not one token
+        initializer_range=initializer_range,
         tie_word_embeddings=False,
         pad_token_id=0,
         bos_token_id=1,
@@ -105,7 +115,7 @@ def tiny_llava_config(
         vision_config=vision,
         text_config=text,
         image_token_index=image_token_id,
-        vision_feature_layer=-2,
+        vision_feature_layer=vision_feature_layer,
         vision_feature_select_strategy="default",
         projector_hidden_act="gelu",
         image_seq_length=(image_size // patch_size) ** 2,
@@ -116,7 +126,7 @@ def tiny_llava_config(
 def make_tiny_llava(folder: Path, *, seed: int = 0, image_size: int = 32, patch_size: int = 8) -> Path:
     """Save a random tiny LLaVA checkpoint (safetensors, tokenizer, processor, chat template) in `folder`."""
     import torch
-    from transformers import CLIPImageProcessorPil, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers import LlavaForConditionalGeneration
 
     tokenizer = make_tokenizer()
     config = tiny_llava_config(
@@ -124,9 +134,18 @@ def make_tiny_llava(folder: Path, *, seed: int = 0, image_size: int = 32, patch_
     )
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config).eval()
-    model.generation_config.pad_token_id = 0
-    model.generation_config.bos_token_id = 1
-    model.generation_config.eos_token_id = 2
+    return save_llava(model, tokenizer, folder)
+
+
+def save_llava(model: Any, tokenizer: Any, folder: Path) -> Path:
+    """Write a LLaVA checkpoint as transformers loads it: safetensors, tokenizer, processor, chat template."""
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
+
+    vision = model.config.vision_config
+    image_size, patch_size = vision.image_size, vision.patch_size
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
     images = CLIPImageProcessorPil(
         size={"shortest_edge": image_size},
         crop_size={"height": image_size, "width": image_size},
@@ -139,7 +158,7 @@ def make_tiny_llava(folder: Path, *, seed: int = 0, image_size: int = 32, patch_
         patch_size=patch_size,
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
-        chat_template=CHAT_TEMPLATE,
+        chat_template=tokenizer.chat_template,
     )
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)  # safetensors
