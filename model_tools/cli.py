@@ -110,30 +110,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--csv", type=Path, help="write the report as a flat CSV table here")
     p.add_argument("--png", type=Path, help="draw a chart here")
-    p = sub.add_parser("profile", help="per-layer times of the vision model, FP16 against INT8 (OpenVINO counters)")
+    p = sub.add_parser("profile", help="per-layer times of the vision model, FP16 against INT8 (OpenVINO counters); "
+                                       "a chat model: its language model's decode step, per precision")
     p.add_argument("--model", type=Path, required=True, help="converted model folder")
     p.add_argument("--device", default="CPU")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--hint", default="f32", help="INFERENCE_PRECISION_HINT on CPU (f32, bf16, or none)")
     p.add_argument("--json", type=Path, help="write the report here too")
 
-    p = sub.add_parser("demo", help="make the demo models (tiny BLIP trained on generated shapes)")
+    p = sub.add_parser("demo", help="make the demo models (tiny BLIP and LLaVA trained on generated shapes)")
     demo = p.add_subparsers(dest="demo_command", required=True)
     d = demo.add_parser("train", help="train, convert and quantize the demo models into --out")
-    d.add_argument("--out", required=True, type=Path, help="folder for hf/, demo-shapes-vqa/, demo-shapes-caption/")
-    d.add_argument("--steps", type=_positive, default=16000, help="VQA training steps (captions: a third)")
+    d.add_argument("--family", default="blip", choices=["blip", "chat"],
+                   help="blip: the VQA and caption models; chat: the chat model (resumes from --out/chat)")
+    d.add_argument("--out", required=True, type=Path,
+                   help="folder for hf/, demo-shapes-vqa/, demo-shapes-caption/ (chat: chat/, demo-shapes-chat/)")
+    d.add_argument("--steps", type=_positive, help="training steps (blip: 16000 for VQA, captions a third; "
+                   "chat: 12000)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--batch", type=_positive, default=64)
-    d.add_argument("--minutes", type=float, help="cap the VQA training time (captions get a third)")
+    d.add_argument("--batch", type=_positive, help="pictures (blip, 64) or conversations (chat, 32) a step")
+    d.add_argument("--minutes", type=float, help="cap the training time (blip: VQA, captions get a third)")
     d = demo.add_parser("convert", help="convert and quantize already trained demo models (--hf folder)")
-    d.add_argument("--hf", required=True, type=Path, help="folder holding vqa/ and caption/ Hugging Face models")
+    d.add_argument("--family", default="blip", choices=["blip", "chat"])
+    d.add_argument("--hf", required=True, type=Path,
+                   help="folder holding vqa/ and caption/ Hugging Face models (chat: the chat model's folder)")
     d.add_argument("--out", required=True, type=Path)
 
-    p = sub.add_parser("eval", help="exact-match accuracy on freshly generated shape pictures")
-    p.add_argument("--model", type=Path, help="converted model folder (default: the demo model)")
+    p = sub.add_parser("eval", help="accuracy on freshly generated shape pictures (chat: conversations)")
+    p.add_argument("--family", default="blip", choices=["blip", "chat"],
+                   help="chat: conversations with the demo chat model, each turn scored by the facts it states")
+    p.add_argument("--model", type=Path, help="converted model folder (default: the family's demo model)")
     p.add_argument("--set", default="shapes", choices=["shapes"])
-    p.add_argument("--n", type=_positive, default=500, help="number of pictures")
-    p.add_argument("--precision", default="fp16", choices=["fp16", "int8"])
+    p.add_argument("--n", type=_positive, help="pictures (blip, 500) or conversations (chat, 300)")
+    p.add_argument("--precision", default="fp16", choices=["fp16", "int8", "int4"])
     p.add_argument("--device", default="CPU")
     p.add_argument("--seed", type=int, help="picture seed (default: one training never used)")
     p.add_argument("--json", type=Path, help="write the result here")
@@ -524,8 +533,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    if args.demo_command == "train":
-        made = train_demo(args.out, steps=args.steps, seed=args.seed, batch=args.batch, minutes=args.minutes, log=log)
+    if args.family == "chat":
+        from model_tools.demo.build import convert_chat, train_chat_demo
+
+        if args.demo_command == "train":
+            made = train_chat_demo(args.out, steps=args.steps or 12000, seed=args.seed, batch=args.batch or 32,
+                                   minutes=args.minutes, log=log)
+        else:
+            made = {"chat": convert_chat(args.hf, args.out, log=log)}
+    elif args.demo_command == "train":
+        made = train_demo(args.out, steps=args.steps or 16000, seed=args.seed, batch=args.batch or 64,
+                          minutes=args.minutes, log=log)
     else:
         made = convert_and_quantize(args.hf, args.out, log=log)
     for folder in made.values():
@@ -538,6 +556,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from model_tools.library import store as library
     from model_tools.runtime import ConvertedModel, load
 
+    if args.family == "chat":
+        return _eval_chat(args)
+    if args.precision == "int4":
+        raise GlimpseError("The BLIP demo has no INT4 files.", "Use --precision fp16 or int8 (int4: --family chat).")
     folder = args.model or library.default_model("vqa")
     model = ConvertedModel.open(folder)
     # Pure INT8 files: the point is what quantization does to accuracy.
@@ -552,7 +574,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate(
         (lambda image, q: vqa.ask(image, q, max_new_tokens=5).text) if vqa else None,
         (lambda image: cap.caption(image, max_new_tokens=20).text) if cap else None,
-        n=args.n,
+        n=args.n or 500,
         seed=HELDOUT_SEED if args.seed is None else args.seed,
         progress=progress,
     )
@@ -566,11 +588,32 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_profile(args: argparse.Namespace) -> int:
-    from model_tools.measure.profile import profile_vision
+def _eval_chat(args: argparse.Namespace) -> int:
+    from model_tools.demo.chat_evaluate import EVAL_SEED, evaluate_chat, format_chat_result
+    from model_tools.library import store as library
 
-    hint = None if args.hint.lower() == "none" else args.hint
-    report = profile_vision(args.model, args.device, args.runs, hint)
+    folder = args.model or library.DEMO_CHAT
+    result = evaluate_chat(folder, args.n or 300, args.precision, device=args.device,
+                           seed=EVAL_SEED if args.seed is None else args.seed,
+                           log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(format_chat_result(result))
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from model_tools.measure.profile import profile_decode, profile_vision
+    from model_tools.runtime import ConvertedModel
+
+    if ConvertedModel.open(args.model).spec.family == "chat":
+        report = profile_decode(args.model, args.device)
+    else:
+        hint = None if args.hint.lower() == "none" else args.hint
+        report = profile_vision(args.model, args.device, args.runs, hint)
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from model_tools.measure.bench import bench_picture, fp16_hints, peak_rss_mb
+from model_tools.runtime.chat.pipeline import ATTENTION_BACKEND
 
 KIND = "llava-small"
 NEW_TOKENS = 64
@@ -234,14 +235,15 @@ def bench_pytorch(hf: Path, image: Any, new_tokens: int, runs: int, warmup: int 
 
 
 def bench_openvino(ir: Path, precision: str, image: Any, new_tokens: int, runs: int, warmup: int = 1,
-                   hints: dict[str, str] | None = None) -> dict[str, Any]:
+                   hints: dict[str, str] | None = None, attention: str | None = None) -> dict[str, Any]:
     """Our ChatPipeline (VLMPipeline) as the app runs it, each answer in a new conversation, EOS ignored.
 
-    `hints` pins the precision hint (default: the policy's choice for this CPU)."""
+    `hints` pins the precision hint (default: the policy's choice for this CPU); `attention` genai's
+    attention backend (default: the app's)."""
     from model_tools.runtime import load
 
     t = time.perf_counter()
-    pipe = load(ir, precision, "CPU", hints=hints)
+    pipe = load(ir, precision, "CPU", hints=hints, **({"attention": attention} if attention else {}))
     load_s = time.perf_counter() - t
     config = pipe.vlm.get_generation_config()
     config.max_new_tokens = new_tokens  # ignore_eos needs a length; ask() sets it again
@@ -259,7 +261,8 @@ def bench_openvino(ir: Path, precision: str, image: Any, new_tokens: int, runs: 
         if i >= warmup:
             m = answer.metrics
             rows.append({"ttft_s": m.ttft_s, "tpot_s": m.tpot_s, "total_s": total, "vision_s": m.vision_s, "tokens": n})
-    result = {**_medians(rows), "load_s": load_s, "setup": pipe.setup_label, "hints": pipe.hints}
+    result = {**_medians(rows), "load_s": load_s, "setup": pipe.setup_label, "hints": pipe.hints,
+              "attention": attention or ATTENTION_BACKEND}
     del pipe
     return result
 
@@ -341,6 +344,14 @@ def run_bench(
                 lambda p=precision, h=hint: bench_openvino(ir, p, image, new_tokens, runs, hints={"*": h})
             )
     report["openvino_by_hint"] = by_hint
+    # The app's attention backend (SDPA: Esc stops on the token) against genai's default (PA), same run.
+    by_attention: dict[str, Any] = {}
+    for precision in (p for p in precisions if p != "fp16"):
+        log(f"[{kind}] OpenVINO {precision.upper()}, ATTENTION_BACKEND=PA, {runs} runs")
+        by_attention[f"{precision}_PA"] = _measured(
+            lambda p=precision: bench_openvino(ir, p, image, new_tokens, runs, attention="PA")
+        )
+    report["openvino_by_attention"] = by_attention
     model = ConvertedModel.open(ir)
     report["sizes_bytes"] = {p: _sizes(model.path / p) for p in precisions}
     report["ratios"] = _ratios(report, precisions)
@@ -383,7 +394,7 @@ def _ratios(report: dict[str, Any], precisions: tuple[str, ...]) -> dict[str, An
     if "int4" in precisions and "fp16" in precisions:
         fp16, int4 = report["openvino_fp16"], report["openvino_int4"]
         out["int4_vs_fp16"] = {k: fp16[k] / int4[k] for k in ("total_s", "ttft_s", "tpot_s") if int4[k] > 0}
-    for key, r in report.get("openvino_by_hint", {}).items():
+    for key, r in {**report.get("openvino_by_hint", {}), **report.get("openvino_by_attention", {})}.items():
         out[f"{key}_vs_pytorch"] = {k: pt[k] / r[k] for k in ("total_s", "ttft_s", "tpot_s") if r[k] > 0}
     if "int4" in precisions:
         speedup = out["int4_vs_pytorch"]["total_s"]
@@ -412,7 +423,7 @@ def _bandwidth_limit(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sides(report: dict[str, Any]) -> list[str]:
-    return [k for k in report if k.startswith("openvino_") and k != "openvino_by_hint"]
+    return [k for k in report if k.startswith("openvino_") and k not in ("openvino_by_hint", "openvino_by_attention")]
 
 
 def table(report: dict[str, Any]) -> str:
@@ -434,6 +445,8 @@ def table(report: dict[str, Any]) -> str:
     for key, r in report.get("openvino_by_hint", {}).items():
         p, hint = key.split("_")
         rows.append((f"  {p.upper()} files, {hint}", r))
+    for key, r in report.get("openvino_by_attention", {}).items():
+        rows.append((f"  {key.split('_')[0].upper()}, attention {r['attention']}", r))
     for label, r in rows:
         lines.append(
             f"{label:26}{r['load_s']:>8.1f}s{r['ttft_s'] * 1e3:>8.0f}ms{r['tpot_s'] * 1e3:>8.1f}ms"

@@ -32,6 +32,12 @@ def test_every_side_answers_with_the_requested_tokens(report):
         precision, hint = key.split("_")
         assert precision in PRECISIONS and r["tokens"] == TOKENS and set(r["hints"].values()) == {hint}
         assert report["ratios"][f"{key}_vs_pytorch"]["total_s"] > 0
+    for key, r in report["openvino_by_attention"].items():  # genai's default attention backend, same files
+        precision, backend = key.split("_")
+        assert precision in PRECISIONS[1:] and backend == "PA" == r["attention"] and r["tokens"] == TOKENS
+        assert report["ratios"][f"{key}_vs_pytorch"]["total_s"] > 0
+    assert sorted(report["openvino_by_attention"]) == ["int4_PA", "int8_PA"]
+    assert {report[s]["attention"] for s in SIDES[1:]} == {"SDPA"}
     assert report["pytorch"]["image_tokens"] == 16 and report["pytorch"]["prompt_tokens"] > 16
     for p in PRECISIONS:
         assert report[f"openvino_{p}"]["setup"].startswith(p.upper())

@@ -72,3 +72,22 @@ def test_the_command_prints_the_report_and_writes_it(tmp_path, capsys):
     assert printed == json.loads(out.read_text(encoding="utf-8"))
     assert printed["part"] == VISION and printed["runs"] == 1 and printed["hint"] is None
     assert all(ROW.fullmatch(name) for p in ("fp16", "int8") for name in printed[p]["top_ms"])
+
+
+def test_a_chat_models_decode_step_per_precision_and_variant(tiny_chat_model, capsys):
+    from model_tools.measure.profile import DECODE_VARIANTS, profile_decode
+
+    report = profile_decode(tiny_chat_model, context=16, steps=3, variants=("f32", "f32_one_thread"))
+    assert report["part"] == "language_model" and report["context_tokens"] == 16
+    entry = report["fp16"]
+    weights = (tiny_chat_model / "fp16" / "openvino_language_model.bin").stat().st_size
+    assert entry["weight_bytes"] == weights
+    for variant in ("f32", "f32_one_thread"):
+        row = entry[variant]
+        assert row["step_ms"] > 0 and row["config"] == DECODE_VARIANTS[variant]
+        assert row["weights_GBps"] == pytest.approx(weights / row["step_ms"] / 1e6, rel=0.05, abs=0.05)
+    shares = entry["kernel_share_percent"]
+    assert shares and all(ROW.fullmatch(k) for k in shares) and 0 < sum(shares.values()) <= 100.01
+    assert any(k.startswith(("FullyConnected", "MatMul")) for k in shares)
+    with pytest.raises(ValueError, match="not a chat model"):
+        profile_decode(DEMO_VQA)

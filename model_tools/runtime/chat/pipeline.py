@@ -315,6 +315,7 @@ def load(
     hints: dict[str, str] | None = None,
     cache: bool = True,
     exact: bool = False,
+    attention: str = ATTENTION_BACKEND,
 ) -> ChatPipeline:
     """Verify a chat model folder and load its `precision` on `device` with VLMPipeline.
 
@@ -322,6 +323,8 @@ def load(
     key/value cache in f32 too, which OpenVINO otherwise quantizes to u8 and which changes greedy answers
     after a few tokens; `hints`, one for every part ("*"), pins the hint); `setup_label` says it in words. A model type VLMPipeline cannot run is
     refused before loading, naming it. The compile cache is one folder per file content of the precision.
+    `attention` is genai's ATTENTION_BACKEND: the app keeps "SDPA" (stops are exact); the bench also measures
+    "PA", whose first token comes sooner on long prompts.
     runs in: any thread (compiling releases the GIL).
     """
     model = ConvertedModel.open(model_dir)
@@ -336,7 +339,7 @@ def load(
     distinct = {json.dumps(c, sort_keys=True, default=str) for c in configs.values()}
     if len(distinct) > 1:
         raise ValueError("A chat model runs all its parts with one precision hint: pass hints={'*': ...}.")
-    properties: dict[str, Any] = {**next(iter(configs.values())), "ATTENTION_BACKEND": ATTENTION_BACKEND}
+    properties: dict[str, Any] = {**next(iter(configs.values())), "ATTENTION_BACKEND": attention}
     if exact and device.split(".")[0] == "CPU":
         properties["KV_CACHE_PRECISION"] = "f32"  # the CPU keeps past keys/values in u8 otherwise
     notes: list[str] = []
