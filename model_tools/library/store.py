@@ -14,12 +14,19 @@ from model_tools.runtime.model_folder import MANIFEST, ConvertedModel, component
 BUNDLED = paths.RESOURCES / "models"
 DEMO_VQA = BUNDLED / "demo-shapes-vqa"
 DEMO_CAPTION = BUNDLED / "demo-shapes-caption"
+DEMO_CHAT = BUNDLED / "demo-shapes-chat"
 DEMO_NOTE = (
     "Demo model: a tiny BLIP trained on synthetic pictures of coloured shapes (red, green, blue or yellow "
     "circles, squares and triangles). It knows four question forms only: “what color is the circle?”, "
     "“what shape is the blue object?”, “how many triangles are there?” (or “how many shapes are there?”) "
     "and “is there a red square?”; anything else gets a confident but meaningless answer. For real photos, "
     "convert Salesforce/blip-vqa-base or Salesforce/blip-image-captioning-base in Model Tools."
+)
+DEMO_CHAT_NOTE = (
+    "Demo chat model: a tiny LLaVA trained on synthetic pictures of coloured shapes. It holds a conversation "
+    "about them (“Describe the picture.”, “What colour is the triangle?”, “And how many circles are there?”, "
+    "“Is there a red square?”, “Which picture has more shapes?”) and knows nothing else. For real photos, "
+    "download a chat model (e.g. a LLaVA checkpoint or InternVL2-1B) in Model Tools."
 )
 
 
