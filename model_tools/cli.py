@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -219,16 +220,41 @@ def _answer(pipe: Any, args: argparse.Namespace, *ask: Any, **options: Any) -> A
     """`pipe.ask(*ask, **options)`, streamed to stdout (or printed as one JSON object with --json); Ctrl+C
     stops the answer."""
     cancel = threading.Event()
-    try:
-        answer = pipe.ask(*ask, on_text=None if args.json else _stream, cancel=cancel, **options)
-    except KeyboardInterrupt:
-        cancel.set()
-        raise
+    answer = _off_the_main_thread(
+        lambda: pipe.ask(*ask, on_text=None if args.json else _stream, cancel=cancel, **options), cancel
+    )
     if args.json:
         _print_answer_json(answer, pipe)
     else:
         sys.stdout.write("\n")
     return answer
+
+
+def _off_the_main_thread(work: Callable[[], Any], cancel: threading.Event) -> Any:
+    """`work()` on a worker thread while the main thread waits in Python: signal handlers run only on the main
+    thread, and only between Python steps, so a main thread inside genai's generate (whose streamer is called
+    from genai's own threads) would never see Ctrl+C. On a KeyboardInterrupt `cancel` is set, the work ends
+    (within a few tokens) and the interrupt goes on."""
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            done["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread as it is
+            done["error"] = exc
+
+    worker = threading.Thread(target=run, name="glimpse-answer", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except KeyboardInterrupt:
+        cancel.set()
+        worker.join()
+        raise
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
 
 
 def _print_answer_json(answer: Any, pipe: Any) -> None:
@@ -353,8 +379,11 @@ class _ChatSession:
         pictures, self.pending = self.pending, []
         self.answering = threading.Event()
         try:
-            answer = self.pipe.ask(
-                pictures or None, text, max_new_tokens=self.max_new_tokens, on_text=_stream, cancel=self.answering
+            cancel = self.answering
+            answer = _off_the_main_thread(
+                lambda: self.pipe.ask(pictures or None, text, max_new_tokens=self.max_new_tokens, on_text=_stream,
+                                      cancel=cancel),
+                cancel,
             )
         except (GlimpseError, OSError, ValueError, RuntimeError) as exc:
             sys.stdout.flush()

@@ -14,8 +14,12 @@ What openvino-genai 2026.4 does, and this module leans on (tests/runtime/chat ch
   one user turn at a time (one token each, with its pictures), before the next question is answered.
 - The CPU plugin keeps past keys/values in u8 unless told otherwise; greedy answers then leave the f32
   ones after a few tokens, so `exact=True` asks for an f32 cache (KV_CACHE_PRECISION).
-- With ATTENTION_BACKEND="SDPA" a streamer's STOP ends generation at that very token (the default "PA" runs
-  a few tokens on), so Esc stops within a token. STOP keeps the partial answer, CANCEL forgets the turn.
+- ATTENTION_BACKEND is genai's default "PA" (paged attention): on llava-small's 755-token prompt its first
+  token comes 2.4x sooner than with "SDPA" at the same per-token time (`bench --synthetic llava-small`). A
+  streamer's STOP lands a few tokens late there (SDPA stops on the token); the streamer ignores what comes
+  after a stop, so the answer shown and kept ends where Esc was pressed. STOP keeps the partial answer,
+  CANCEL forgets the turn. genai calls the streamer from its own threads: a caller that waits for Ctrl+C
+  must not block its main thread in `ask` (see the CLI).
 - Sending a finished history a second time fails in the sampler (`token_idx < seq_len`): a new or restored
   conversation first resets the pipeline's own state (`finish_chat`, deprecated but the only reset there is).
 """
@@ -72,7 +76,7 @@ MODEL_TYPES = (
     "gemma3",
     "gemma3n",
 )
-ATTENTION_BACKEND = "SDPA"  # stops land on the token asked for; "PA" (genai's default) overshoots by a few
+ATTENTION_BACKEND = "PA"  # genai's default: the first token 2.4x sooner than SDPA on a 755-token prompt
 DEFAULT_MAX_NEW_TOKENS = 256
 DESCRIBE = "Describe this picture."  # the question of a message that has pictures and no words
 ROLES = ("user", "assistant")
@@ -109,7 +113,12 @@ class Turn:
 
 
 class _Streamer(og.StreamerBase):
-    """Collects the token ids, streams their text through genai's own TextStreamer, stops on `cancel`."""
+    """Collects the token ids, streams their text as it becomes whole characters, stops on `cancel`.
+
+    The text is decoded here (`_Text`), not by genai's TextStreamer: that one hands bytes that are not UTF-8
+    (a tiny or damaged model makes them) to Python, whose str conversion then fails inside generation and
+    aborts the process.
+    """
 
     def __init__(
         self, tokenizer: og.Tokenizer, on_text: OnText | None, cancel: threading.Event | None, keep_partial: bool
@@ -117,27 +126,64 @@ class _Streamer(og.StreamerBase):
         super().__init__()
         self.ids: list[int] = []
         self.stopped = False
-        self._on_text = on_text
         self._cancel = cancel
         self._stop = og.StreamingStatus.STOP if keep_partial else og.StreamingStatus.CANCEL
-        self._text = og.TextStreamer(tokenizer, self._chunk) if on_text is not None else None
+        self._text = _Text(tokenizer, on_text)
 
-    def _chunk(self, text: str) -> og.StreamingStatus:
-        if self._on_text is not None and text:
-            self._on_text(text)
-        return og.StreamingStatus.RUNNING
+    @property
+    def text(self) -> str:
+        return self._text.text
 
     def write(self, token: int | Sequence[int]) -> og.StreamingStatus:
-        self.ids.extend([int(t) for t in token] if isinstance(token, Sequence) else [int(token)])
-        status = self._text.write(token) if self._text is not None else og.StreamingStatus.RUNNING
+        if self.stopped:  # the PA backend runs a few tokens on after a stop: they are not part of the answer
+            return self._stop
+        ids = [int(t) for t in token] if isinstance(token, Sequence) else [int(token)]
+        self.ids.extend(ids)
+        self._text.add(ids)
         if self._cancel is not None and self._cancel.is_set():
             self.stopped = True
             return self._stop
-        return status
+        return og.StreamingStatus.RUNNING
 
     def end(self) -> None:
-        if self._text is not None:
-            self._text.end()  # the text it held back (an unfinished character or word)
+        self._text.end()  # the text it held back (an unfinished character)
+
+
+class _Text:
+    """The answer's text from its token ids, told in pieces as characters complete (as transformers' and TGI's
+    streamers do: the text of the ids since `prefix`, less that of the ids already told)."""
+
+    HOLD = 4  # tokens an unfinished character may take before it is told as U+FFFD
+
+    def __init__(self, tokenizer: og.Tokenizer, on_text: OnText | None) -> None:
+        self._tokenizer, self._on_text = tokenizer, on_text
+        self._ids: list[int] = []
+        self._prefix = self._read = 0
+        self._told: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self._told)
+
+    def add(self, ids: list[int]) -> None:
+        self._ids.extend(ids)
+        text = self._tokenizer.decode(self._ids[self._prefix :])
+        if text.endswith("\ufffd") and len(self._ids) - self._read < self.HOLD:
+            return  # a character split across tokens (genai's decode marks the unfinished bytes U+FFFD)
+        self._tell(text)
+
+    def end(self) -> None:
+        if self._read < len(self._ids):
+            self._tell(self._tokenizer.decode(self._ids[self._prefix :]))
+
+    def _tell(self, text: str) -> None:
+        before = self._tokenizer.decode(self._ids[self._prefix : self._read])
+        piece = text[len(before) :] if text.startswith(before) else text
+        self._prefix, self._read = self._read, len(self._ids)
+        if piece:
+            self._told.append(piece)
+            if self._on_text is not None:
+                self._on_text(piece)
 
 
 class ChatPipeline:
@@ -260,7 +306,7 @@ class ChatPipeline:
                 self._chat.pop()
                 self._synced = False  # whatever genai kept of this turn: start clean next time
                 raise
-            answer = result.texts[0] if result.texts else ""
+            answer = streamer.text  # what was streamed (after a stop, not the tokens genai ran on)
             if streamer.stopped and not keep_partial:
                 self._chat.pop()
             else:

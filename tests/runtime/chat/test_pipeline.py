@@ -171,3 +171,32 @@ def test_a_message_needs_words_or_a_picture(fresh, images):
         fresh.ask(None, "  \n ")
     answer = fresh.ask(images[0], "", max_new_tokens=3)
     assert answer.question == "Describe this picture." and len(answer.token_ids) == 3
+
+
+def test_text_is_told_in_whole_characters_and_bytes_that_are_not_utf8_do_not_abort(tiny_chat_hf, tiny_chat_model):
+    """A character split across byte tokens comes out whole; a byte that starts no character becomes U+FFFD
+    (genai's own TextStreamer hands such bytes to Python, whose str conversion then aborts the process)."""
+    import openvino_genai as og
+    from transformers import AutoTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    from model_tools.runtime.chat.pipeline import _Text
+
+    hf = AutoTokenizer.from_pretrained(tiny_chat_hf)
+    byte = {b: hf.convert_tokens_to_ids(c) for b, c in bytes_to_unicode().items()}
+    ov_tokenizer = og.Tokenizer(str(tiny_chat_model / "fp16"))
+    pieces: list[str] = []
+    text = _Text(ov_tokenizer, pieces.append)
+    e_acute = [byte[b] for b in "é".encode()]  # two byte tokens
+    ascii_ = [byte[b] for b in b"ok"]
+    text.add(ascii_[:1])
+    text.add(e_acute[:1])  # half a character: held back
+    assert pieces == ["o"]
+    text.add(e_acute[1:])
+    assert pieces == ["o", "é"]
+    text.add([byte[0xED]])  # a lead byte whose character never comes
+    for t in ascii_ * 2:
+        text.add([t])
+    text.end()
+    assert text.text == "".join(pieces)
+    assert text.text.startswith("oé") and "\ufffd" in text.text and text.text.endswith("okok"[-2:])
