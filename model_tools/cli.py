@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="CPU")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--hint", default="f32", help="INFERENCE_PRECISION_HINT on CPU (f32, bf16, or none)")
+    p.add_argument("--context", type=_positive, default=768, help="chat: prompt tokens before the decode steps")
+    p.add_argument("--precision", action="append", help="chat: a precision to profile (default: every one)")
     p.add_argument("--json", type=Path, help="write the report here too")
 
     p = sub.add_parser("demo", help="make the demo models (tiny BLIP and LLaVA trained on generated shapes)")
@@ -200,6 +202,9 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     model = ConvertedModel.open(folder)
     if model.spec.family == "chat":
         return _ask_chat(args, folder, images)
+    if model.spec.family == "segment":
+        raise GlimpseError(f"{model.name} is a Segment Anything model: it finds shapes, it does not answer.",
+                           "Ask a question-answering or chat model (--model).")
     if len(images) > 1:
         raise GlimpseError(f"{model.name} answers about one picture at a time.", "Pass one --image.")
     image = images[0]
@@ -639,7 +644,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from model_tools.runtime import ConvertedModel
 
     if ConvertedModel.open(args.model).spec.family == "chat":
-        report = profile_decode(args.model, args.device)
+        report = profile_decode(args.model, args.device, context=args.context,
+                                precisions=tuple(args.precision) if args.precision else None)
     else:
         hint = None if args.hint.lower() == "none" else args.hint
         report = profile_vision(args.model, args.device, args.runs, hint)

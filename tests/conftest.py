@@ -137,3 +137,69 @@ def tiny_chat_model(tiny_chat_hf, tmp_path_factory) -> Path:
     from model_tools.jobs.requests import ConvertRequest
 
     return convert(ConvertRequest(str(tiny_chat_hf), tmp_path_factory.mktemp("tiny-chat") / "tiny-llava")).path
+
+
+# -- the segment family: a tiny random Segment Anything ----------------------------------------------------------
+
+TINY_SAM_SIZE = 128  # the padded square: 8 x 8 image embeddings, 32 x 32 low-res masks
+
+
+def make_tiny_sam(folder: Path, *, image_size: int = TINY_SAM_SIZE, std: float = 0.3, seed: int = 0) -> Path:
+    """Save a random tiny `SamModel` (safetensors) with a SAM image processor's preprocessor_config.json.
+
+    Two ViT layers (one windowed, with a window that does not divide the 8 x 8 grid, so the padding path runs;
+    one global), 32 channels everywhere. Weights are redrawn at `std` (LayerNorm scales around 1, the random
+    Fourier features at 1, as SAM's), so that mask logits are of order 1 and prompts move them, and rounded to
+    float16, so that the FP16 IR holds exactly the weights PyTorch uses.
+    """
+    import json
+
+    import torch
+    from transformers import SamConfig, SamImageProcessorPil, SamModel
+
+    config = SamConfig(
+        vision_config=dict(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=image_size, patch_size=16,
+            output_channels=32, window_size=3, global_attn_indexes=[1], num_pos_feats=16, mlp_dim=64,
+        ),
+        prompt_encoder_config=dict(hidden_size=32, image_size=image_size, patch_size=16, mask_input_channels=4),
+        mask_decoder_config=dict(hidden_size=32, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32),
+    )
+    torch.manual_seed(seed)
+    model = SamModel(config).eval()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn(param.shape, generator=gen)
+            if "norm" in name and name.endswith(".weight"):
+                param.copy_(1 + noise * std)
+            else:
+                param.copy_(noise * (1.0 if name.endswith("positional_embedding") else std))
+            param.copy_(param.to(torch.float16).to(torch.float32))
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    quarter = image_size // 4
+    processor = SamImageProcessorPil(
+        size={"longest_edge": image_size},
+        pad_size={"height": image_size, "width": image_size},
+        mask_size={"longest_edge": quarter},
+        mask_pad_size={"height": quarter, "width": quarter},
+    )
+    # The Hub's SAM checkpoints have a preprocessor_config.json (transformers 5 would write processor_config.json).
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor.to_dict(), indent=2), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_sam_hf(tmp_path_factory) -> Path:
+    """A Hugging Face folder of a random tiny SamModel (see `make_tiny_sam`)."""
+    return make_tiny_sam(tmp_path_factory.mktemp("tiny-sam-hf") / "tiny-sam")
+
+
+@pytest.fixture(scope="session")
+def tiny_sam_model(tiny_sam_hf, tmp_path_factory) -> Path:
+    """The tiny SAM as a segment model folder (manifest.json + fp16/), converted by our converter."""
+    from model_tools.convert.segment import convert
+    from model_tools.jobs.requests import ConvertRequest
+
+    return convert(ConvertRequest(str(tiny_sam_hf), tmp_path_factory.mktemp("tiny-sam") / "tiny-sam")).path

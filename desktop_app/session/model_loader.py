@@ -21,6 +21,18 @@ from desktop_app.session.workers import LoadWorker, release_later, run_worker
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel, GlimpseError, ModelNotFoundError
 
+ASKABLE_FAMILIES = ("blip", "chat")  # the families the window asks and chats with (not yet: segment)
+
+
+def not_askable(model: ConvertedModel) -> GlimpseError | None:
+    """Why the window cannot ask `model` (a family it does not ask yet), or None."""
+    if model.spec.family in ASKABLE_FAMILIES:
+        return None
+    return GlimpseError(
+        f"{model.name} is a Segment Anything model: the window cannot segment pictures yet.",
+        "Choose a question-answering or chat model; segment models work with model-tools for now.",
+    )
+
 if TYPE_CHECKING:
     from model_tools.runtime import BlipPipeline
 
@@ -145,6 +157,9 @@ class ModelLoader(QObject):
             self.loaded.emit(pipe)
 
     async def _load(self, spec: ModelSpec) -> BlipPipeline:
+        refusal = not_askable(ConvertedModel.open(spec.path))
+        if refusal is not None:
+            raise refusal
         self._loading += 1
         self._set_busy()
         self.loading_started.emit(spec)

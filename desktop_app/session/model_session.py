@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop_app.session.model_loader import ModelSpec
+from desktop_app.session.model_loader import ASKABLE_FAMILIES, ModelSpec, not_askable
 from desktop_app.session.settings import Settings
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel, DeviceUnavailableError, GlimpseError
@@ -45,7 +45,7 @@ def resolve_model(explicit: Path | None, remembered: str | None) -> tuple[Path |
     try:
         return library.default_model("vqa"), None
     except GlimpseError as exc:
-        models = library.installed()
+        models = [m for m in library.installed() if m.spec.family in ASKABLE_FAMILIES]
         if models:
             return models[0].path, None
         return None, exc
@@ -128,6 +128,9 @@ class ModelSession(QObject):
         """A model from the list or a folder: the precision and device in use carry over where they can."""
         try:
             model = ConvertedModel.open(path)
+            refusal = not_askable(model)
+            if refusal is not None:
+                raise refusal
         except GlimpseError as exc:
             self.failed.emit(exc)
             self.show_wanted()
@@ -190,7 +193,7 @@ class ModelSession(QObject):
         self._list(model.path)
 
     def _list(self, current: Path | None) -> None:
-        models = list(library.installed())
+        models = [m for m in library.installed() if m.spec.family in ASKABLE_FAMILIES]
         known = {m.path.resolve() for m in models}
         models += [m for m in self._extra_models if m.path.resolve() not in known]
         self.has_models = bool(models)

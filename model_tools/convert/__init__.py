@@ -42,7 +42,8 @@ def converter_for(folder: Path) -> ModuleType:
     family converts is refused with a `ConversionError` naming what it is.
 
     Each converter names the architectures it takes (`ARCHITECTURES`) and their model types (`MODEL_TYPES`):
-    a checkpoint of such a type with another architecture goes to that family, which refuses it in its words.
+    a checkpoint of such a type with another architecture goes to that family, which refuses it in its words
+    (BLIP: blip; chat: llava; segment: sam, transformers' SamModel).
     """
     config = read_config(folder)
     archs = config.get("architectures") or []
@@ -57,8 +58,8 @@ def converter_for(folder: Path) -> ModuleType:
     found = ", ".join(archs) or model_type or "unknown"
     known = [a for module in modules for a in module.ARCHITECTURES]
     raise ConversionError(
-        f"{folder.name} is not a BLIP question-answering or captioning model, nor a LLaVA chat model "
-        f"(it is {found}).",
+        f"{folder.name} is not a BLIP question-answering or captioning model, a Segment Anything model, "
+        f"nor a LLaVA chat model (it is {found}).",
         f"Glimpse converts {', '.join(known[:-1])} and {known[-1]} models; for other chat models, download a "
         "converted OpenVINO version from the catalog.",
     )

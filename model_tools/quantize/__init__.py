@@ -35,6 +35,11 @@ def quantize(
             f"{request.model.name} is a BLIP model: its quantized precision is INT8 only.",
             "Leave the weights at int8; for an INT4 text decoder use the decoder option (--decoder int4).",
         )
+    if FAMILIES[family].quantize is None:
+        raise QuantizationError(
+            f"{request.model.name} is a {family} model, which this version of Glimpse cannot quantize yet.",
+            "Use its FP16 files.",
+        )
     quantizer = hook(family, "quantize")
     return quantizer.quantize(request, on_progress=on_progress, cancel=cancel)  # type: ignore[no-any-return]
 

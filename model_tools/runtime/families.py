@@ -1,10 +1,11 @@
 """The kinds of model Glimpse runs, and where each one's code lives.
 
-A family (`blip`, `chat`; `segment` next) provides, each in its own module:
+A family (`blip`, `chat`, `segment`) provides, each in its own module:
 
 - pipeline: `load(model_dir, precision, device, **options)` returning the family's pipeline;
 - convert: `convert(...)` from a Hugging Face model to a model folder whose manifest names the family;
-- quantize: `quantize(...)` adding quantized precisions (int8/, for chat also int4/) to such a folder;
+- quantize: `quantize(...)` adding quantized precisions (int8/, for chat also int4/) to such a folder (None:
+  the family has no quantizer yet, as segment);
 - compare: `representative_inputs(model, precision, part)` for timing each part in Compare.
 
 Modules are named here as text and imported only when asked for (`hook`), so the runtime never imports the
@@ -30,7 +31,7 @@ class Family:
     name: str
     pipeline: str
     convert: str
-    quantize: str
+    quantize: str | None  # None: the family has no quantizer yet
     compare: str
     precisions: tuple[str, ...] = ("fp16", "int8")  # the precision folders a model of the family may have
 
@@ -51,9 +52,20 @@ FAMILIES = {
         compare="model_tools.runtime.chat.part_inputs",
         precisions=("fp16", "int8", "int4"),
     ),
+    "segment": Family(  # Segment Anything: the image encoder once per picture, the prompt decoder per click
+        name="segment",
+        pipeline="model_tools.runtime.segment.pipeline",
+        convert="model_tools.convert.segment",
+        quantize=None,  # its NNCF INT8 encoder is the next step
+        compare="model_tools.runtime.segment.part_inputs",
+    ),
 }
 
 HOOKS = ("pipeline", "convert", "quantize", "compare")
+
+
+class MissingHookError(GlimpseError):
+    """A family that does not provide one of the hooks yet (segment: quantize)."""
 
 
 class UnknownFamilyError(GlimpseError):
@@ -77,4 +89,9 @@ def hook(name: str, which: str) -> ModuleType:
     """The module of family `name` for `which` of `HOOKS` (e.g. `hook("blip", "pipeline").load(...)`)."""
     if which not in HOOKS:
         raise ValueError(f"Unknown family hook {which!r}; choose one of {', '.join(HOOKS)}.")
-    return import_module(getattr(family_of(name), which))
+    module = getattr(family_of(name), which)
+    if module is None:
+        raise MissingHookError(
+            f"Glimpse cannot {which} {name} models yet.", "Use the model's FP16 files; this comes in a later version."
+        )
+    return import_module(module)

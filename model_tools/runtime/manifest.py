@@ -8,7 +8,8 @@ before it existed are BLIP models.
 
 What is common to every family (name, source, files and checksums per precision) is a field of `Manifest`;
 what belongs to one family is its own section, checked only for that family: `blip` (task, token ids, image
-and text sizes) and `chat` (the config's model type, the architecture, the picture settings if known).
+and text sizes), `chat` (the config's model type, the architecture, the picture settings if known) and
+`segment` (the picture settings, the resize-and-pad rule, the masks' size and threshold).
 `Manifest.task`, `.tokens`, `.text` and `.image` read the BLIP section, as the BLIP code always has; `task`
 is "chat" for a chat model, and asking a chat model for BLIP's token ids is a `ManifestError`, never a
 half-filled value.
@@ -94,6 +95,27 @@ class ChatSpec:
 
 
 @dataclass(frozen=True)
+class SegmentSpec:
+    """What only a segment (Segment Anything) model's manifest holds: how a picture becomes the encoder's input
+    and what the decoder's masks are.
+
+    A picture is resized (`image.resample`) so that its longer side is `longest_side`, normalised with
+    `image.mean` / `image.std` (on 0..1 values), and padded with zeros at the bottom and right to the square
+    `image.size`; point and box coordinates are scaled by the same factors. The decoder gives `masks` low-res
+    mask logits of `mask_size` per prompt (SAM's multimask output); a pixel is inside where the logit, upsampled
+    to the picture, is above `mask_threshold`.
+    """
+
+    image: ImageSpec  # size: the padded square the encoder takes (S x S, 1024 for SAM)
+    longest_side: int  # S: a picture's longer side is resized to this
+    mask_size: tuple[int, int]  # the low-res masks (S/4: 256 x 256 for SAM)
+    embedding: tuple[int, int, int]  # image_embeddings without the batch: (channels, S/16, S/16)
+    masks: int = 3  # masks per prompt
+    mask_threshold: float = 0.0
+    model_type: str = "sam"
+
+
+@dataclass(frozen=True)
 class Manifest:
     format_version: int
     name: str
@@ -105,6 +127,7 @@ class Manifest:
     caption_model: str | None = None  # a captioning model to describe pictures with, relative to the folder
     blip: BlipSpec | None = None  # set for the blip family
     chat: ChatSpec | None = None  # set for the chat family
+    segment: SegmentSpec | None = None  # set for the segment family
 
     @property
     def task(self) -> str:
@@ -121,9 +144,12 @@ class Manifest:
 
     @property
     def image(self) -> ImageSpec:
-        """The picture size and normalisation (BLIP's; a chat model's where its manifest has them)."""
+        """The picture size and normalisation (BLIP's, a segment model's padded square; a chat model's where its
+        manifest has them)."""
         if self.blip is not None:
             return self.blip.image
+        if self.segment is not None:
+            return self.segment.image
         if self.chat is not None and self.chat.image is not None:
             return self.chat.image
         raise ManifestError(f"{self.name}: its manifest has no image section.", "Convert the model again.")
@@ -153,6 +179,7 @@ class Manifest:
             raise r.error("name", f"should be text, not {_kind(name)}")
         blip = _blip_spec(r, data) if family == "blip" else None
         chat = _chat_spec(r, data) if family == "chat" else None
+        segment = _segment_spec(r, data) if family == "segment" else None
         precisions = {}
         for key in r.section(data, "precisions"):
             entry = r.section(data["precisions"], key, "precisions.")
@@ -170,6 +197,7 @@ class Manifest:
             caption_model=caption_model if isinstance(caption_model, str) and caption_model else None,
             blip=blip,
             chat=chat,
+            segment=segment,
         )
 
 
@@ -198,6 +226,33 @@ def _chat_spec(r: _Reader, data: dict[str, Any]) -> ChatSpec:
     revision = source.get("revision") if isinstance(source, dict) else None
     image = _image_spec(r, r.section(data, "image")) if data.get("image") is not None else None
     return ChatSpec(model_type, architecture, image, revision if isinstance(revision, str) else None)
+
+
+def _segment_spec(r: _Reader, data: dict[str, Any]) -> SegmentSpec:
+    image = _image_spec(r, r.section(data, "image"))
+    if image.size[0] != image.size[1]:
+        raise r.error("image.size", f"should be a square (the padded picture), not {list(image.size)}")
+    seg = r.section(data, "segment")
+    longest = r.integer(seg, "longest_side", "segment.")
+    if longest > image.size[0]:
+        raise r.error("segment.longest_side", f"is {longest}, more than the padded square ({image.size[0]})")
+    mask_h, mask_w = r.numbers(seg, "mask_size", "segment.", count=2, whole=True)
+    channels, height, width = r.numbers(seg, "embedding", "segment.", count=3, whole=True)
+    threshold = seg.get("mask_threshold", 0.0)
+    if not _is_number(threshold):
+        raise r.error("segment.mask_threshold", f"should be a number, not {threshold!r}")
+    model_type = data.get("model_type", "sam")
+    if not isinstance(model_type, str):
+        raise r.error("model_type", f"should be text, not {_kind(model_type)}")
+    return SegmentSpec(
+        image=image,
+        longest_side=longest,
+        mask_size=(int(mask_h), int(mask_w)),
+        embedding=(int(channels), int(height), int(width)),
+        masks=r.integer(seg, "masks", "segment.") if "masks" in seg else 3,
+        mask_threshold=float(threshold),
+        model_type=model_type,
+    )
 
 
 def _image_spec(r: _Reader, image: dict[str, Any]) -> ImageSpec:

@@ -3,6 +3,7 @@
     BLIP:  <name>/manifest.json  tokenizer.json  fp16/<part>.xml|.bin  int8/<part>.xml|.bin
     chat:  <name>/manifest.json  fp16/ int8/ int4/, each a complete VLMPipeline folder:
            openvino_<part>.xml|.bin, openvino_tokenizer / openvino_detokenizer .xml|.bin, the three configs
+    segment: <name>/manifest.json  fp16/openvino_image_encoder.xml|.bin  fp16/openvino_prompt_decoder.xml|.bin
 """
 
 from __future__ import annotations
@@ -39,17 +40,24 @@ CHAT_PARTS = (CHAT_VISION, CHAT_TEXT_EMBEDDINGS, CHAT_LANGUAGE)
 CHAT_TOKENIZERS = ("openvino_tokenizer", "openvino_detokenizer")
 CHAT_CONFIGS = ("config.json", "generation_config.json", "preprocessor_config.json")
 
+# The segment family (Segment Anything): the encoder runs once per picture, the prompt decoder once per click.
+SEGMENT_ENCODER, SEGMENT_DECODER = "image_encoder", "prompt_decoder"
+SEGMENT_PARTS = (SEGMENT_ENCODER, SEGMENT_DECODER)
+
 
 def components(task: str) -> list[str]:
-    """The model parts a task needs, in the order they run ("chat": a chat model's three parts)."""
+    """The model parts a task needs, in the order they run ("chat": a chat model's three parts; "segment":
+    the image encoder and the prompt decoder)."""
     if task == "chat":
         return list(CHAT_PARTS)
+    if task == "segment":
+        return list(SEGMENT_PARTS)
     return [VISION, TEXT_ENCODER, CROSS_KV, DECODER] if task == "vqa" else [VISION, CROSS_KV, DECODER]
 
 
 def part_file(family: str, precision: str, part: str, ext: str = "xml") -> str:
     """The path of one part's file inside a model folder of `family` ("fp16/openvino_language_model.xml")."""
-    return f"{precision}/openvino_{part}.{ext}" if family == "chat" else f"{precision}/{part}.{ext}"
+    return f"{precision}/openvino_{part}.{ext}" if family in ("chat", "segment") else f"{precision}/{part}.{ext}"
 
 
 def required_files(family: str, task: str, precision: str) -> list[str]:
