@@ -19,14 +19,13 @@ from model_tools.convert.common import (
     fp16_size_mb,
     image_settings,
     load_torch_model,
+    open_source,
     read_config,
     require_safetensors,
     save_tokenizer,
-    source_folder,
     tool_versions,
     traced,
 )
-from model_tools.jobs.folders import check_target
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ConvertRequest, ModelResult
 from model_tools.runtime.errors import ConversionError
@@ -74,18 +73,13 @@ def convert(
     The folder appears whole or not at all. `extra_manifest` is merged into its manifest (the demo models
     say what they are). runs in: a worker thread (minutes for the base models).
     """
-    out = request.out.expanduser()
-    revision, overwrite = request.revision, request.overwrite
-    check_target(out, replace=overwrite, model=True)  # before loading or downloading anything
-    source_id = request.source
-    src = Path(source_id).expanduser()
-    folder = source_folder(source_id, revision=revision, on_progress=on_progress, cancel=cancel)
+    overwrite = request.overwrite
+    out, folder, label = open_source(request, on_progress=on_progress, cancel=cancel)
     arch, config = inspect_source(folder)
     task = ARCHITECTURES[arch]
     check_cancel(cancel)
     stages = components(task)
     total = len(stages) + 2
-    label = folder.name if src.is_dir() else source_id  # a download sits in a folder named after its commit
     report(on_progress, "load", 0, total, message=f"Loading {label} with transformers")
     model = load_torch_model(folder, arch)
     with converted_folder(out, replace=overwrite, need_mb=fp16_size_mb(model, folder, TOKENIZER)) as tmp:
@@ -98,7 +92,7 @@ def convert(
             export_part(model, part, tmp / "fp16" / f"{part}.xml")
         check_cancel(cancel)
         report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
-        manifest = _manifest(model, folder, source_id, revision, task, arch, request.name or out.name, tmp)
+        manifest = _manifest(model, folder, request.source, request.revision, task, arch, request.name or out.name, tmp)
         manifest.update(extra_manifest or {})
         write_json_atomic(tmp / MANIFEST, manifest)
     report(on_progress, "done", total, total, message=f"Converted to {out}")

@@ -30,12 +30,11 @@ from model_tools.convert.common import (
     converted_folder,
     fp16_size_mb,
     load_torch_model,
+    open_source,
     read_config,
     require_safetensors,
-    source_folder,
     tool_versions,
 )
-from model_tools.jobs.folders import check_target
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ConvertRequest, ModelResult
 from model_tools.runtime.errors import ConversionError
@@ -100,17 +99,12 @@ def convert(
     "load", each of `PARTS`, "tokenizers", "configs", "manifest", "done"; cancel is checked between them.
     runs in: a worker thread (minutes for a 7B model).
     """
-    out = request.out.expanduser()
-    revision, overwrite = request.revision, request.overwrite
-    check_target(out, replace=overwrite, model=True)  # before loading or downloading anything
-    source_id = request.source
-    folder = source_folder(
-        source_id, revision=revision, on_progress=on_progress, cancel=cancel, example="llava-hf/llava-1.5-7b-hf"
-    )
+    overwrite = request.overwrite
+    out, folder, label = open_source(request, on_progress=on_progress, cancel=cancel,
+                                     example="llava-hf/llava-1.5-7b-hf")
     arch, config = inspect_source(folder)
     check_cancel(cancel)
     total = len(PARTS) + 4
-    label = folder.name if Path(source_id).expanduser().is_dir() else source_id  # a download: a commit's folder
     report(on_progress, "load", 0, total, message=f"Loading {label} with transformers")
     model = load_torch_model(folder, arch)
     processor = _load_processor(folder)
@@ -129,7 +123,7 @@ def convert(
         write_configs(model, processor, fp16)
         check_cancel(cancel)
         report(on_progress, "manifest", total - 1, total, message="Writing manifest with checksums")
-        source = {"id": source_id, "revision": revision, "path": str(folder)}
+        source = {"id": request.source, "revision": request.revision, "path": str(folder)}
         manifest = _manifest(model, processor, config, source, arch, request.name or out.name, tmp)
         manifest.update(extra_manifest or {})
         write_json_atomic(tmp / MANIFEST, manifest)

@@ -35,6 +35,26 @@ def looks_like_path(text: str) -> bool:
     )
 
 
+def open_source(
+    request: Any,
+    *,
+    on_progress: OnProgress | None = None,
+    cancel: threading.Event | None = None,
+    example: str = "Salesforce/blip-vqa-base",
+) -> tuple[Path, Path, str]:
+    """What every converter does first: (the target folder, checked before anything is loaded or downloaded;
+    the source's local folder; a label for progress: the folder's name, or the Hugging Face id of a download,
+    whose folder is named after its commit)."""
+    from model_tools.jobs.folders import check_target
+
+    out = request.out.expanduser()
+    check_target(out, replace=request.overwrite, model=True)
+    folder = source_folder(request.source, revision=request.revision, on_progress=on_progress, cancel=cancel,
+                           example=example)
+    label = folder.name if Path(request.source).expanduser().is_dir() else request.source
+    return out, folder, label
+
+
 def source_folder(
     source: str,
     *,

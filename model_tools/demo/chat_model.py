@@ -4,9 +4,8 @@ Pictures are 96 px in 16 px patches (36 image tokens, CLS dropped), as the BLIP 
 them. The vision tower (hidden 128, 4 layers) also learns, beside the language loss, which shape covers the
 centre of each patch (`patch_labels`): the language model then reads features that already say "red
 triangle here", which is what single-turn throwaway runs could not learn from the text loss alone. The
-tokenizer is a byte-level BPE trained on the generated conversations (`<image>` one special token); the chat
-template is LLaVA-1.5's, with the assistant's earlier answers trimmed so that the history reads as it was
-trained whatever spaces the detokenizer leaves.
+tokenizer is a byte-level BPE trained on the generated conversations (`<image>` one special token), with
+`tiny_llava`'s chat template (LLaVA-1.5's, earlier answers trimmed).
 
 torch and transformers are imported inside the functions.
 """
@@ -46,30 +45,11 @@ MODEL = dict(
 PATCH_CLASSES = 1 + len(COLORS) * len(KINDS)  # background, or one (colour, kind)
 ANSWER_END = "</s>"
 
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{ message['content'] }}{{ '\\n' }}"
-    "{% elif message['role'] == 'user' %}USER: "
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}<image>{{ '\\n' }}"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}{{ '\\n' }}"
-    "{% else %}ASSISTANT: "
-    "{% if message['content'] is string %}{{ message['content'] | trim }}"
-    "{% else %}{% for part in message['content'] %}{{ part['text'] | trim }}{% endfor %}{% endif %}"
-    "</s>{{ '\\n' }}"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
-)
-
-
 def make_tokenizer() -> Any:
     """The demo's byte-level BPE tokenizer, trained on generated conversations (the same every time)."""
     from model_tools.synthetic.tiny_llava import make_tokenizer as bpe
 
-    texts = corpus(TOKENIZER_CONVERSATIONS, TOKENIZER_SEED)
-    return bpe(VOCAB_SIZE, corpus=texts, chat_template=CHAT_TEMPLATE)
+    return bpe(VOCAB_SIZE, corpus=corpus(TOKENIZER_CONVERSATIONS, TOKENIZER_SEED))
 
 
 def make_model(tokenizer: Any, seed: int = 0) -> Any:

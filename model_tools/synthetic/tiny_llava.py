@@ -16,7 +16,9 @@ from model_tools.runtime.images import CLIP_MEAN, CLIP_STD
 PAD, BOS, EOS, IMAGE = "<pad>", "<s>", "</s>", "<image>"
 
 # LLaVA-1.5's conversation format. `content` is text (openvino-genai puts the image tags in front of it) or a
-# list of parts (transformers' processors); a picture stands as "<image>\n" before the words in both.
+# list of parts (transformers' processors); a picture stands as "<image>\n" before the words in both. The
+# assistant's earlier answers are trimmed: genai's detokenizer gives an answer back with the leading space of
+# its first token, and the history must read as a model is trained on ("ASSISTANT: The ...").
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'system' %}{{ message['content'] }}{{ '\\n' }}"
@@ -27,8 +29,8 @@ CHAT_TEMPLATE = (
     "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
     "{% endfor %}{% endif %}{{ '\\n' }}"
     "{% else %}ASSISTANT: "
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] | trim }}"
+    "{% else %}{% for part in message['content'] %}{{ part['text'] | trim }}{% endfor %}{% endif %}"
     "</s>{{ '\\n' }}"
     "{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
