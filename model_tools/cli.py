@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -33,7 +34,7 @@ def _positive(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="model-tools", description="Glimpse model tools: BLIP and chat models on OpenVINO."
+        prog="model-tools", description="Glimpse model tools: BLIP, chat and Segment Anything models on OpenVINO."
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -66,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"longest answer in tokens (default {CHAT_MAX_NEW_TOKENS})")
     p.add_argument("--exact", action="store_true", help="full precision and an f32 key/value cache")
 
+    p = sub.add_parser("segment", help="cut out what a click or a box points at (Segment Anything): a mask PNG")
+    p.add_argument("--model", required=True, type=Path, help="converted Segment Anything model folder")
+    p.add_argument("--image", required=True, type=Path, help="the picture")
+    p.add_argument("--point", action="append", default=[], metavar="X,Y[:neg]",
+                   help="a click in the picture's pixels, on the object (add :neg for one off it); repeat for more")
+    p.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box around the object, top left and bottom right")
+    p.add_argument("--out", required=True, type=Path, help="the mask PNG to write (white: the object)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--precision", default="fp16", choices=["fp16", "int8"])
+    p.add_argument("--device", default="CPU", help="CPU, GPU, NPU, AUTO... (see `model-tools devices`)")
+    p.add_argument("--exact", action="store_true", help="every part from --precision's own files, at full precision")
+    p.add_argument("--json", action="store_true", help="print one JSON object (IoU scores, timings, setup)")
+
     sub.add_parser("devices", help="list the devices OpenVINO reports")
 
     p = sub.add_parser("doctor", help="CPU features, the precision each model part runs with here, compile cache")
@@ -86,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = QuantizeRequest
     p = sub.add_parser("quantize", help="converted model folder -> int8/ beside fp16/ (NNCF)")
     p.add_argument("--model", required=True, type=Path, help="converted model folder")
-    p.add_argument("--calibration", default=q.calibration, help="vqav2, builtin (default) or a folder of pictures")
+    p.add_argument("--calibration", default=q.calibration, help="builtin (default), a folder of pictures or vqav2")
     p.add_argument("--questions", type=Path, help="text file of questions, one a line (with a folder or builtin)")
     p.add_argument("--subset-size", type=int, default=q.subset_size, help=f"calibration samples (default {q.subset_size})")
     p.add_argument("--decoder", default=q.decoder, help="text decoder weights: int8 (default) or int4")
@@ -95,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratio", type=float, default=q.ratio, help=f"share of INT4 decoder layers (default {q.ratio})")
     p.add_argument("--preset", default=q.preset, help="mixed (default) or performance")
     p.add_argument("--accuracy-control", action="store_true",
-                   help="keep layers in float until answers agree with FP16 within --max-drop")
-    p.add_argument("--max-drop", type=float, default=q.max_drop, help=f"allowed drop in agreement (default {q.max_drop})")
+                   help="keep layers in float until answers (a segment model: masks) agree with FP16 within --max-drop")
+    p.add_argument("--max-drop", type=float, default=q.max_drop,
+                   help=f"allowed drop in agreement (a segment model: in mask IoU; default {q.max_drop})")
 
     c = CompareRequest
     p = sub.add_parser("compare", help="FP16 against INT8 (or INT4): sizes, latencies, answer agreement")
@@ -434,6 +449,89 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
 
 
+def _cmd_segment(args: argparse.Namespace) -> int:
+    """The best of the three masks for the prompt, as a black and white PNG the picture's size."""
+    from PIL import Image
+
+    from model_tools.runtime import ConvertedModel, load_image
+    from model_tools.runtime.segment.pipeline import load
+
+    points = [_point(text) for text in args.point]
+    box = None
+    if args.box:
+        x0, y0, x1, y1 = _numbers(args.box, 4, "--box X0,Y0,X1,Y1")
+        box = (x0, y0, x1, y1)
+    if not points and box is None:
+        raise GlimpseError("Nothing to segment: no point and no box.", "Give --point X,Y or --box X0,Y0,X1,Y1.")
+    if args.out.suffix.lower() != ".png":
+        raise GlimpseError(f"The mask is written as a PNG, not {args.out.name}.", "Give --out a .png name.")
+    if args.out.exists() and not args.force:
+        raise GlimpseError(f"{args.out} already exists.", "Choose another --out, or add --force to replace it.")
+    if not args.out.parent.is_dir():
+        raise GlimpseError(f"There is no folder {args.out.parent} to write the mask in.", "Create it first.")
+    image = load_image(args.image)  # a bad picture fails before compiling anything
+    for x, y in [xy for xy, _ in points] + ([box[:2], box[2:]] if box else []):
+        if not (0 <= x <= image.width and 0 <= y <= image.height):
+            raise GlimpseError(f"The point {x:g},{y:g} is outside the picture ({image.width} x {image.height} "
+                               "pixels).", "Give x from 0 to the width and y from 0 to the height.")
+    if box and not (box[0] < box[2] and box[1] < box[3]):
+        raise GlimpseError(f"The box {args.box} is empty.", "Give its top left corner, then its bottom right.")
+    model = ConvertedModel.open(args.model)
+    if model.spec.family != "segment":
+        raise GlimpseError(f"{model.name} is a {model.spec.family.upper()} model: it answers, it does not find "
+                           "shapes.", "Choose a Segment Anything model (--model).")
+    pipe = load(model.path, args.precision, args.device, exact=args.exact)
+    for note in pipe.notes:
+        print(f"note: {note}", file=sys.stderr)
+    embedding = pipe.encode(image)
+    masks = pipe.segment(embedding, [xy for xy, _ in points], [label for _, label in points], box)
+    mask = masks.best_mask
+    with open(args.out, "wb" if args.force else "xb") as fh:  # xb: a file that appeared meanwhile is kept
+        Image.fromarray(mask.astype("uint8") * 255, "L").save(fh, format="PNG")
+    timings = {"preprocess": embedding.preprocess_ms, "encoder": embedding.encoder_ms,
+               "decoder": masks.decoder_ms, "upsample": masks.upsample_ms}
+    scores = [round(float(v), 4) for v in masks.iou]
+    result = {
+        "out": str(args.out),
+        "size": [image.width, image.height],
+        "best": masks.best,
+        "iou": scores,
+        "pixels": int(mask.sum()),
+        "timings_ms": {name: round(ms, 2) for name, ms in timings.items()},
+        "load_s": round(pipe.load_s, 2),
+        "setup": pipe.setup_label,
+        "files": pipe.sources,
+    }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(f"{args.out}: mask {masks.best + 1} of 3, {int(mask.sum())} of {mask.size} pixels")
+    print(f"IoU scores: {' '.join(f'{v:.3f}' for v in scores)}")
+    print(f"encoder {timings['encoder']:.1f} ms, decoder {timings['decoder']:.1f} ms ({pipe.setup_label})")
+    return 0
+
+
+def _point(text: str) -> tuple[tuple[float, float], int]:
+    """--point "x,y" (on the object) or "x,y:neg" (off it): ((x, y), label)."""
+    from model_tools.runtime.segment import NEGATIVE, POSITIVE
+
+    xy, _, kind = text.partition(":")
+    if kind.strip().lower() not in ("", "pos", "neg"):
+        raise GlimpseError(f"Unknown point kind {kind!r} in --point {text}.", "Write X,Y or X,Y:neg.")
+    x, y = _numbers(xy, 2, "--point X,Y or X,Y:neg")
+    return (x, y), NEGATIVE if kind.strip().lower() == "neg" else POSITIVE
+
+
+def _numbers(text: str, count: int, form: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise GlimpseError(f"{text!r} is not {count} numbers.", f"Write {form}.")
+    return values
+
+
 def _cmd_devices(args: argparse.Namespace) -> int:
     from model_tools.runtime import list_devices
 
@@ -660,6 +758,7 @@ COMMANDS = {
     "convert": _cmd_convert,
     "ask": _cmd_ask,
     "chat": _cmd_chat,
+    "segment": _cmd_segment,
     "devices": _cmd_devices,
     "doctor": _cmd_doctor,
     "bench": _cmd_bench,

@@ -27,7 +27,14 @@ from model_tools.jobs.folders import atomic_folder
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import ModelResult, QuantizeRequest, QuantizeResult
 from model_tools.quantize.calibration import CalibrationSet, ModelInputs, Sample, load_samples
-from model_tools.quantize.nncf_tools import import_nncf, nncf_errors, open_fp16, quiet_nncf, tools_record
+from model_tools.quantize.nncf_tools import (
+    SampleCounter,
+    import_nncf,
+    nncf_errors,
+    open_fp16,
+    quiet_nncf,
+    tools_record,
+)
 from model_tools.runtime.blip.pipeline import Part
 from model_tools.runtime.model_folder import (
     CROSS_KV,
@@ -43,7 +50,6 @@ from model_tools.runtime.model_folder import (
 
 log = logging.getLogger("glimpse.quantize")
 
-STATISTICS_PASSES = 2  # SmoothQuant statistics, then min/max (+ fast bias correction) statistics
 PRECISION = "int8"
 
 
@@ -122,47 +128,6 @@ def _result(folder: Path) -> QuantizeResult:
 # -- the work ------------------------------------------------------------------------------------------------
 
 
-class _Counter:
-    """Counts calls of an nncf.Dataset transform: progress for a GUI, and the place where cancel is checked.
-
-    NNCF goes over the samples once per statistics pass, so the count is the samples of the current pass
-    ("3 of 4 samples", never more than there are) and the message says which pass it is.
-    """
-
-    def __init__(
-        self,
-        stage: str,
-        samples: int,
-        on_progress: OnProgress | None,
-        cancel: threading.Event | None,
-        message: str,
-    ) -> None:
-        self.stage, self.total, self.passes = stage, max(1, samples), STATISTICS_PASSES
-        self.calls = self.done = 0
-        self.on_progress, self.cancel, self.base = on_progress, cancel, message
-        self.message = self._message(1)
-        report(on_progress, stage, 0, self.total, "samples", self.message)
-
-    def _message(self, current: int) -> str:
-        return f"{self.base} (statistics pass {current} of {self.passes})"
-
-    def tick(self) -> None:
-        check_cancel(self.cancel)
-        self.calls += 1
-        current = (self.calls - 1) // self.total + 1
-        self.passes = max(self.passes, current)  # NNCF made more passes than expected: say so
-        self.done = (self.calls - 1) % self.total + 1
-        self.message = self._message(current)
-        report(self.on_progress, self.stage, self.done, self.total, "samples", self.message)
-
-    def note(self, message: str) -> None:
-        """Say something new without moving the count (a validation run under accuracy control)."""
-        report(self.on_progress, self.stage, self.done, self.total, "samples", message)
-
-    def finish(self) -> None:
-        report(self.on_progress, self.stage, self.total, self.total, "samples", self.message)
-
-
 class _Job:
     def __init__(
         self,
@@ -207,7 +172,7 @@ class _Job:
 
         # Vision model: full INT8 on the pictures.
         check_cancel(self.cancel)
-        counter = _Counter(
+        counter = SampleCounter(
             VISION,
             self.n,
             self.on_progress,
@@ -228,7 +193,7 @@ class _Job:
             # Text encoder: its picture input comes from the INT8 vision model, as in the app.
             check_cancel(self.cancel)
             items = self._text_encoder_items(vision)
-            counter = _Counter(
+            counter = SampleCounter(
                 TEXT_ENCODER,
                 self.n,
                 self.on_progress,
@@ -263,7 +228,7 @@ class _Job:
 
     # -- steps -----------------------------------------------------------------------------------------------
 
-    def _quantize(self, part: str, dataset: Any, ac: dict[str, Any] | None, counter: _Counter) -> Any:
+    def _quantize(self, part: str, dataset: Any, ac: dict[str, Any] | None, counter: SampleCounter) -> Any:
         """nncf.quantize, or with accuracy control nncf.quantize_with_accuracy_control; both count samples
         through `counter`, and validation runs show in its message (same stage, so a bar never jumps)."""
         nncf = self.nncf

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from model_tools import __version__
+from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import QuantizationError
 from model_tools.runtime.errors import Cancelled, GlimpseError
 from model_tools.runtime.model_folder import ConvertedModel
@@ -110,3 +111,47 @@ def nncf_errors(part: str, verb: str) -> Iterator[None]:
             cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise QuantizationError(f"NNCF could not {verb} {part}: {first}") from exc
+
+
+STATISTICS_PASSES = 2  # transformer models: SmoothQuant statistics, then min/max (+ fast bias correction)
+
+
+class SampleCounter:
+    """Counts calls of an nncf.Dataset transform: progress for a GUI, and the place where cancel is checked.
+
+    NNCF goes over the samples once per statistics pass, so the count is the samples of the current pass
+    ("3 of 4 samples", never more than there are) and the message says which pass it is.
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        samples: int,
+        on_progress: OnProgress | None,
+        cancel: threading.Event | None,
+        message: str,
+    ) -> None:
+        self.stage, self.total, self.passes = stage, max(1, samples), STATISTICS_PASSES
+        self.calls = self.done = 0
+        self.on_progress, self.cancel, self.base = on_progress, cancel, message
+        self.message = self._message(1)
+        report(on_progress, stage, 0, self.total, "samples", self.message)
+
+    def _message(self, current: int) -> str:
+        return f"{self.base} (statistics pass {current} of {self.passes})"
+
+    def tick(self) -> None:
+        check_cancel(self.cancel)
+        self.calls += 1
+        current = (self.calls - 1) // self.total + 1
+        self.passes = max(self.passes, current)  # NNCF made more passes than expected: say so
+        self.done = (self.calls - 1) % self.total + 1
+        self.message = self._message(current)
+        report(self.on_progress, self.stage, self.done, self.total, "samples", self.message)
+
+    def note(self, message: str) -> None:
+        """Say something new without moving the count (a validation run under accuracy control)."""
+        report(self.on_progress, self.stage, self.done, self.total, "samples", message)
+
+    def finish(self) -> None:
+        report(self.on_progress, self.stage, self.total, self.total, "samples", self.message)

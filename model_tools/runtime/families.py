@@ -5,7 +5,7 @@ A family (`blip`, `chat`, `segment`) provides, each in its own module:
 - pipeline: `load(model_dir, precision, device, **options)` returning the family's pipeline;
 - convert: `convert(...)` from a Hugging Face model to a model folder whose manifest names the family;
 - quantize: `quantize(...)` adding quantized precisions (int8/, for chat also int4/) to such a folder (None:
-  the family has no quantizer yet, as segment);
+  the family has no quantizer yet);
 - compare: `representative_inputs(model, precision, part)` for timing each part in Compare.
 
 Modules are named here as text and imported only when asked for (`hook`), so the runtime never imports the
@@ -56,8 +56,9 @@ FAMILIES = {
         name="segment",
         pipeline="model_tools.runtime.segment.pipeline",
         convert="model_tools.convert.segment",
-        quantize=None,  # its NNCF INT8 encoder is the next step
+        quantize="model_tools.quantize.segment",  # an INT8 image encoder; the prompt decoder stays FP16
         compare="model_tools.runtime.segment.part_inputs",
+        precisions=("fp16", "int8"),
     ),
 }
 
@@ -65,7 +66,7 @@ HOOKS = ("pipeline", "convert", "quantize", "compare")
 
 
 class MissingHookError(GlimpseError):
-    """A family that does not provide one of the hooks yet (segment: quantize)."""
+    """A family that does not provide one of the hooks yet."""
 
 
 class UnknownFamilyError(GlimpseError):

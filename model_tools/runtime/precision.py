@@ -8,7 +8,8 @@ answer every time (a race between near-equal timings flipped from load to load a
   with bf16 the ops around the INT8 matrix products convert back and forth, and INT8 becomes slower than FP16.
 * INT8 files on CPU: every part where the CPU has 8-bit dot-product instructions (AVX-512 VNNI, AVX-VNNI or
   AMX-INT8). Without them (AVX2 only) INT8 matrix products of the compute-bound parts (vision, question
-  encoder) are slower than FP16's, so those two run their FP16 files; the memory-bound decoder keeps INT8.
+  encoder, a segment model's image encoder) are slower than FP16's, so those run their FP16 files; the
+  memory-bound decoder keeps INT8 (a segment model's prompt decoder is FP16 in int8/ too).
 * GPU: f16, the precision's own files. Other devices: their defaults.
 * AUTO, MULTI and HETERO: the rule of each device they may use, passed through DEVICE_PROPERTIES; the files
   follow the device AUTO picks (or MULTI/HETERO list first), and AUTO's CPU start-up fallback is off, so
@@ -30,7 +31,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from model_tools.runtime.model_folder import CROSS_KV, DECODER, TEXT_ENCODER, VISION
+from model_tools.runtime.model_folder import (
+    CROSS_KV,
+    DECODER,
+    SEGMENT_DECODER,
+    SEGMENT_ENCODER,
+    TEXT_ENCODER,
+    VISION,
+)
 
 log = logging.getLogger("glimpse.policy")
 
@@ -38,8 +46,15 @@ ENV_VAR = "GLIMPSE_PRECISION_HINT"
 HINTS = ("f32", "bf16", "f16")
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 REPORTED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-COMPUTE_BOUND = (VISION, TEXT_ENCODER)  # parts whose INT8 gains need 8-bit dot-product instructions
-PART_LABELS = {VISION: "vision", TEXT_ENCODER: "question encoder", CROSS_KV: "cross-attention", DECODER: "decoder"}
+COMPUTE_BOUND = (VISION, TEXT_ENCODER, SEGMENT_ENCODER)  # parts whose INT8 gains need 8-bit dot products
+PART_LABELS = {
+    VISION: "vision",
+    TEXT_ENCODER: "question encoder",
+    CROSS_KV: "cross-attention",
+    DECODER: "decoder",
+    SEGMENT_ENCODER: "image encoder",
+    SEGMENT_DECODER: "prompt decoder",
+}
 
 
 @dataclass(frozen=True)

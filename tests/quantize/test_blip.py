@@ -333,10 +333,3 @@ def test_sample_unpacks_as_image_and_question():
     sample = calibration.Sample(Image.new("RGB", (4, 4)), "what?")
     image, question = sample
     assert question == "what?" and image.size == (4, 4)
-
-
-def test_a_segment_model_is_refused_with_a_reason(tiny_sam_model):
-    from model_tools.quantize import quantize
-
-    with pytest.raises(QuantizationError, match="cannot quantize yet"):
-        quantize(QuantizeRequest(tiny_sam_model))
