@@ -115,7 +115,7 @@ class Turn:
 class _Streamer(og.StreamerBase):
     """Collects the token ids, streams their text as it becomes whole characters, stops on `cancel`.
 
-    The text is decoded here (`_Text`), not by genai's TextStreamer: that one hands bytes that are not UTF-8
+    The text is decoded here (`AnswerText`), not by genai's TextStreamer: that one hands bytes that are not UTF-8
     (a tiny or damaged model makes them) to Python, whose str conversion then fails inside generation and
     aborts the process.
     """
@@ -128,7 +128,7 @@ class _Streamer(og.StreamerBase):
         self.stopped = False
         self._cancel = cancel
         self._stop = og.StreamingStatus.STOP if keep_partial else og.StreamingStatus.CANCEL
-        self._text = _Text(tokenizer, on_text)
+        self._text = AnswerText(tokenizer, on_text)
 
     @property
     def text(self) -> str:
@@ -149,7 +149,7 @@ class _Streamer(og.StreamerBase):
         self._text.end()  # the text it held back (an unfinished character)
 
 
-class _Text:
+class AnswerText:
     """The answer's text from its token ids, told in pieces as characters complete (as transformers' and TGI's
     streamers do: the text of the ids since `prefix`, less that of the ids already told)."""
 

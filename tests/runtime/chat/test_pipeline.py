@@ -180,13 +180,13 @@ def test_text_is_told_in_whole_characters_and_bytes_that_are_not_utf8_do_not_abo
     from transformers import AutoTokenizer
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-    from model_tools.runtime.chat.pipeline import _Text
+    from model_tools.runtime.chat.pipeline import AnswerText
 
     hf = AutoTokenizer.from_pretrained(tiny_chat_hf)
     byte = {b: hf.convert_tokens_to_ids(c) for b, c in bytes_to_unicode().items()}
     ov_tokenizer = og.Tokenizer(str(tiny_chat_model / "fp16"))
     pieces: list[str] = []
-    text = _Text(ov_tokenizer, pieces.append)
+    text = AnswerText(ov_tokenizer, pieces.append)
     e_acute = [byte[b] for b in "é".encode()]  # two byte tokens
     ascii_ = [byte[b] for b in b"ok"]
     text.add(ascii_[:1])
