@@ -1,7 +1,8 @@
 """`glimpse --self-test`: prove an installation (source or bundle) works, offscreen, and print JSON.
 
 Loads the default (demo) model on CPU, answers a fixed question about a bundled picture, captions it, and
-checks the answers. Exit 0 when all is well; non-zero with the reason otherwise.
+checks the answers; then holds a two-turn chat about the same picture with the demo chat model in each of
+its precisions (the second turn a follow-up). Exit 0 when all is well; non-zero with the reason otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 QUESTION = "what color is the circle?"
 EXPECTED = "red"
 CAPTION_WORDS = ("red", "circle")
+CHAT = (("Is there a circle?", "yes"), ("And what colour is it?", "red"))  # the second needs the first
 
 
 def run() -> int:
@@ -85,7 +87,7 @@ def _check() -> dict[str, Any]:
             raise RuntimeError(f"{precision}: caption {cap.text!r} lacks {missing}")
         entry.update(caption=cap.text, caption_total_s=round(cap.metrics.total_s, 4))
         results[precision] = entry
-    results["chat"] = _check_chat_libraries()
+    results["chat"] = {**_check_chat_libraries(), **_check_chat_demo(picture)}
     app.processEvents()
     return results
 
@@ -108,3 +110,24 @@ def _check_chat_libraries() -> dict[str, str]:
     if not hasattr(openvino_genai, "VLMPipeline"):
         raise RuntimeError("openvino_genai has no VLMPipeline")
     return versions
+
+
+def _check_chat_demo(picture: Any) -> dict[str, Any]:
+    """A two-turn conversation with the bundled demo chat model, in each precision it ships."""
+    from model_tools.library import store as library
+    from model_tools.runtime import ConvertedModel, load
+
+    model = ConvertedModel.open(library.DEMO_CHAT)
+    report: dict[str, Any] = {"model": model.name}
+    for precision in model.precisions:
+        pipe = load(model.path, precision, "CPU")
+        turns = []
+        for i, (question, expected) in enumerate(CHAT):
+            answer = pipe.ask([picture] if i == 0 else [], question, max_new_tokens=24)
+            words = "".join(c if c.isalpha() else " " for c in answer.text.lower()).split()
+            if expected not in words:
+                raise RuntimeError(f"{precision} chat: asked {question!r}, expected {expected!r}, got {answer.text!r}")
+            turns.append({"question": question, "answer": answer.text.strip(),
+                          "total_s": round(answer.metrics.total_s, 4)})
+        report[precision] = {"setup": pipe.setup_label, "turns": turns, "load_s": round(pipe.load_s, 3)}
+    return report

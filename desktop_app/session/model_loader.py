@@ -21,7 +21,7 @@ from desktop_app.session.workers import LoadWorker, release_later, run_worker
 from model_tools.library import store as library
 from model_tools.runtime import ConvertedModel, GlimpseError, ModelNotFoundError
 
-ASKABLE_FAMILIES = ("blip", "chat")  # the families the window asks and chats with (not yet: segment)
+ASKABLE_FAMILIES = ("blip", "chat")  # the families the window asks and chats with (segment: the Segment tool)
 
 
 def not_askable(model: ConvertedModel) -> GlimpseError | None:
@@ -29,8 +29,9 @@ def not_askable(model: ConvertedModel) -> GlimpseError | None:
     if model.spec.family in ASKABLE_FAMILIES:
         return None
     return GlimpseError(
-        f"{model.name} is a Segment Anything model: the window cannot segment pictures yet.",
-        "Choose a question-answering or chat model; segment models work with model-tools for now.",
+        f"{model.name} is a Segment Anything model: it cuts out objects, it does not answer questions.",
+        "Choose a question-answering or chat model here; use segment models with the Segment tool (S), "
+        "chosen in Tools ▸ Segment Model.",
     )
 
 if TYPE_CHECKING:

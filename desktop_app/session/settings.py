@@ -41,6 +41,7 @@ class Settings:
     recent_files: list[str] = field(default_factory=list)
     read_aloud: bool = False
     exact_precision: bool = False  # every part from the chosen precision's own files, at full precision
+    segment_model: str | None = None  # folder of the Segment tool's model (beside the model asked)
 
     def add_recent(self, path: str | os.PathLike[str]) -> None:
         text = str(Path(path))
@@ -55,7 +56,7 @@ def settings_file() -> Path:
 
 
 def _valid(name: str, value: Any) -> bool:
-    if name == "model":
+    if name in ("model", "segment_model"):
         return value is None or (isinstance(value, str) and bool(value))
     if name == "precision":
         return value in PRECISIONS

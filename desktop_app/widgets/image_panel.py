@@ -183,10 +183,10 @@ class ImagePanel(QWidget):
         v.setSpacing(6)
         v.addWidget(self.view, 1)
         self.image_size = ImageSizeBox()
-        caption_row = QHBoxLayout()
-        caption_row.addWidget(self.caption, 1)
-        caption_row.addWidget(self.image_size)
-        v.addLayout(caption_row)
+        self._caption_row = QHBoxLayout()
+        self._caption_row.addWidget(self.caption, 1)
+        self._caption_row.addWidget(self.image_size)
+        v.addLayout(self._caption_row)
         v.addWidget(self.strip)
 
         self.empty = self._make_empty_state()
@@ -197,6 +197,10 @@ class ImagePanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.stack)
         self.setAcceptDrops(False)
+
+    def add_tool(self, widget: QWidget) -> None:
+        """A tool's button under the picture, beside its caption (e.g. Segment). runs in: GUI thread."""
+        self._caption_row.insertWidget(self._caption_row.count() - 1, widget)
 
     def _make_empty_state(self) -> QWidget:
         box = QFrame()

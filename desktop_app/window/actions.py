@@ -39,7 +39,8 @@ def _action(window: QMainWindow, text: str, slot: Callable[[], object], shortcut
 
 
 def build_actions(window: QMainWindow) -> None:
-    """Make the window's actions and its menu bar: File, Conversation, View, Tools, Help."""
+    """Make the window's actions and its menu bar: File, Conversation, View, Tools, Help. (The Segment tool's
+    actions are made by segmenting.py, before this runs.)"""
     w, view = window, window.image_panel.view
 
     def a(*args, **kwargs) -> QAction:
@@ -88,14 +89,15 @@ def build_actions(window: QMainWindow) -> None:
     w.recent_menu.aboutToShow.connect(lambda: fill_recent_menu(w))
     fill_recent_menu(w)
     menus: dict[str, list[QAction | QMenu | None]] = {  # None: a separator
-        "&File": [w.open_action, w.recent_menu, w.paste_action, None, w.open_model_action, None, w.quit_action],
+        "&File": [w.open_action, w.recent_menu, w.paste_action, None, w.export_mask_action, w.export_cutout_action,
+                  None, w.open_model_action, None, w.quit_action],
         "&Conversation": [w.describe_action, w.stop_action, None, w.copy_answer_action, w.new_conversation_action,
                           w.clear_action, w.undo_clear_action, None, w.open_conversation_action, w.save_action,
                           w.export_action],
         "&View": [w.zoom_in_action, w.zoom_out_action, w.fit_action, w.actual_size_action, None,
                   w.previous_image_action, w.next_image_action, None, w.focus_question_action,
                   w.read_aloud_action],
-        "&Tools": [w.model_tools_action],
+        "&Tools": [w.segment_action, w.segment_model_menu, None, w.model_tools_action],
         "&Help": [w.show_log_action, w.about_action],
     }
     for title, items in menus.items():

@@ -3,7 +3,8 @@ the pictures selected in the strip that the conversation has not sent yet (a cha
 chat says the next step is.
 
 `Asking` checks what is missing (a picture, a model) and says so in the window; otherwise it adds the turn to
-the conversation and the chat pane and hands it to the `ChatController`. runs in: the GUI thread.
+the conversation and the chat pane and hands it to the `ChatController`. With a Segment mask shown, the question
+goes with that region instead (segmenting.py crops it, then calls `submit_region`). runs in: the GUI thread.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Asking:
         text = typed if question is None else question
         if not text.strip():
             return self.describe()
+        if self.window.segmenting.asks_region(text, describe=False, from_box=text == typed):
+            return None  # about the region a mask covers: asked once it is cropped (segmenting.py)
         return self._submit(text, describe=False, from_box=text == typed)
 
     def describe(self) -> Turn | None:
@@ -36,7 +39,17 @@ class Asking:
         if not session.can_describe:
             self.window.notify(session.describe_blocker, "info", 8000)
             return None
+        if self.window.segmenting.asks_region("", describe=True, from_box=False):
+            return None
         return self._submit("", describe=True, from_box=False)
+
+    def submit_region(self, question: str, *, describe: bool, picture: Path, thumbnail: Any) -> Turn | None:
+        """Ask about a region of a picture (the Segment tool's crop, saved as `picture`), alone: a chat model
+        gets it as the message's only picture."""
+        if self._no_model():
+            return None
+        images = [str(picture)] if self.window.chat_mode else []
+        return self._add(Turn(question.strip(), str(picture), describe=describe, images=images), (thumbnail, []))
 
     def attachments(self) -> list[Path]:
         """The pictures the next chat message goes with: those selected in the strip that this conversation
@@ -71,9 +84,14 @@ class Asking:
         if from_box and not describe:
             w.ask_bar.take_text()
         turn = Turn(question.strip(), image, describe=describe, images=images)
+        return self._add(turn, self.thumbnails(turn))
+
+    def _add(self, turn: Turn, thumbnails: tuple[object, list]) -> Turn:
+        """Into the conversation, the chat pane and the controller's queue."""
+        w = self.window
         w.clear_undo.forget()  # Undo Clear brings back a conversation only until the next question
         w.conversation.turns.append(turn)
-        view = w.chat.add_turn(turn, *self.thumbnails(turn))
+        view = w.chat.add_turn(turn, *thumbnails)
         w.controller.ask(turn)
         view.answer.refresh()  # "Waiting for the model…" when one is loading
         return turn

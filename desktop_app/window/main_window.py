@@ -4,7 +4,7 @@ The window holds the widgets and watches: `ChatController` answers and `ModelSes
 models, on worker threads, reporting through signals; slots here only update widgets. The widgets and their
 saved layout are in layout.py, the menus in actions.py, conversation files in conversation_files.py, questions and
 chat messages in asking.py, pictures
-coming in in pictures_in.py.
+coming in in pictures_in.py, the Segment tool (a second, optional model) in segmenting.py.
 
 With a chat model the chat pane is a conversation the model remembers: a message goes with the pictures
 selected in the strip that it has not been sent yet (Ctrl+click for several), follow-ups see the turns before
@@ -37,6 +37,7 @@ from desktop_app.window.clear_undo import ClearUndo
 from desktop_app.window.conversation_files import ConversationFiles
 from desktop_app.window.layout import build_widgets, restore_layout, save_layout
 from desktop_app.window.pictures_in import PictureIntake
+from desktop_app.window.segmenting import Segmenting
 from model_tools.runtime import paths
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.asking = Asking(self)  # questions, Describe, chat messages
         self.files = ConversationFiles(self)  # Open, Save, Export, autosave
         self.clear_undo = ClearUndo(self)
+        self.segmenting = Segmenting(self)  # the Segment tool: its actions join the menus below
         build_actions(self)
         self._connect()
         restore_layout(self, settings)
