@@ -87,10 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("bench", help="benchmark PyTorch eager against our OpenVINO pipeline")
-    p.add_argument("--synthetic", choices=["base", "tiny", "llava-small"], required=True,
+    p.add_argument("--synthetic", choices=["base", "tiny", "llava-small", "slimsam"], required=True,
                    help="base: blip-vqa-base's real configuration with random weights; llava-small: "
-                        "llava-interleave-qwen-0.5b's shapes (FP16 / INT8 / INT4 chat pipeline)")
-    p.add_argument("--runs", type=_positive, help="timed runs (default 10; llava-small 3)")
+                        "llava-interleave-qwen-0.5b's shapes (FP16 / INT8 / INT4 chat pipeline); slimsam: "
+                        "nielsr/slimsam-50-uniform's shapes (segment pipeline, FP16 / INT8 encoder)")
+    p.add_argument("--runs", type=_positive, help="timed runs (default 10; llava-small 3; slimsam 5)")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--workdir", type=Path, help="where to build the synthetic models (default: a temp folder)")
     p.add_argument("--no-int8", action="store_true", help="skip the INT8 variant")
@@ -584,6 +585,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         precisions = tuple(p for p in PRECISIONS if not (args.no_int8 and p == "int8"))
         report = run_bench(args.synthetic, runs=args.runs or RUNS, workdir=args.workdir, precisions=precisions)
+    elif args.synthetic == "slimsam":  # workdir default: the scratch folder, kept for the next run
+        from model_tools.measure import bench_segment
+
+        precisions = ("fp16",) if args.no_int8 else bench_segment.PRECISIONS
+        report = bench_segment.run_bench(
+            args.synthetic, runs=args.runs or bench_segment.RUNS, workdir=args.workdir, precisions=precisions
+        )
+        table = bench_segment.table
     else:
         from model_tools.measure.bench import run_bench, table  # type: ignore[assignment]
 

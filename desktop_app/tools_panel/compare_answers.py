@@ -102,11 +102,12 @@ class AnswersTable(QTableWidget):
         self.rows: list[dict[str, str]] = []  # the rows shown, in order
 
     def show_columns(self, report: dict[str, Any]) -> None:
-        """Headers named after the report's sides (their files as tooltips); a question column for VQA."""
+        """Headers named after the report's sides (their files as tooltips); a question column for VQA (and
+        for a segment model: its click)."""
         base, cand = side_labels(report)
         self.setHorizontalHeaderLabels(["Picture", "Question", base, cand])
         vqa = report.get("task") == "vqa"
-        self.setColumnHidden(1, not vqa)
+        self.setColumnHidden(1, not vqa and report.get("task") != "segment")
         for col in (2, 3):  # short answers beside the question; captions take the room
             mode = QHeaderView.ResizeMode.Interactive if vqa else QHeaderView.ResizeMode.Stretch
             self.horizontalHeader().setSectionResizeMode(col, mode)
@@ -127,7 +128,7 @@ class AnswersTable(QTableWidget):
             QColor(230, 160, 0, 70 if palette.color(QPalette.ColorRole.Base).lightness() > 128 else 90)
         )
         for i, row in enumerate(rows):
-            differs = not compare_files.same_answer(row["baseline"], row["candidate"])
+            differs = not compare_files.pair_agrees(row)
             cells = [
                 row["image"],
                 row.get("question", ""),

@@ -255,12 +255,15 @@ class CompareRequest(Record):
 
 @dataclass
 class AnswerPair:
-    """One input's answers from the two precisions."""
+    """One input's answers from the two precisions. A segment model's input is a click (`question` says
+    where), its answers describe each precision's best mask, and `iou` is the two masks' intersection over
+    union (None for text answers, and left out of the plain data then)."""
 
     image: str
     question: str
     baseline: str
     candidate: str
+    iou: float | None = None
 
 
 @dataclass
@@ -270,11 +273,16 @@ class CompareReport(Record):
 
     sizes_bytes: precision -> component -> bytes (.xml + .bin), with "total".
     compression: component -> baseline bytes / candidate bytes, with "total".
-    latency_ms:  mode ("vqa" | "caption" | "chat") -> precision -> stage -> median milliseconds; stages
-                 are vision (a chat model: encoding the first image), text_encoder (VQA), first_token,
-                 per_token, end_to_end.
+    latency_ms:  mode ("vqa" | "caption" | "chat" | "segment") -> precision -> stage -> median milliseconds;
+                 stages are vision (a chat model: encoding the first image), text_encoder (VQA), first_token,
+                 per_token, end_to_end; a segment model's are encoder (a picture), decoder (a click),
+                 click_to_mask (a click's decoder and the masks' upsampling to the picture) and end_to_end
+                 (a new picture to its first mask).
     speedup:     mode -> stage -> baseline / candidate.
-    tokens_per_s: mode -> precision -> median new tokens per end-to-end second.
+    tokens_per_s: mode -> precision -> median new tokens per end-to-end second (none for a segment model).
+    agreement:   the share of inputs answered the same; a segment model's: the mean IoU of the two
+                 precisions' best masks over every click (`differing`: the clicks whose IoU is below
+                 `library.compare_report.SAME_MASK_IOU`).
     """
 
     model: str
@@ -291,7 +299,7 @@ class CompareReport(Record):
     speedup: dict[str, dict[str, float]]
     tokens: dict[str, dict[str, float]]  # mode -> precision -> median tokens generated in the latency runs
     hints: dict[str, dict[str, str]]  # precision -> part -> INFERENCE_PRECISION_HINT used
-    agreement: float  # same-answer rate, 0..1
+    agreement: float  # same-answer rate, 0..1 (a segment model: the mean IoU of the best masks)
     compared: int
     differing: list[AnswerPair] = field(default_factory=list)
     images: str = "builtin"
@@ -310,6 +318,14 @@ class CompareReport(Record):
         for name in ("differing", "answers"):  # rebuilt from plain data: pairs come back as dicts
             pairs = [p if isinstance(p, AnswerPair) else AnswerPair(**p) for p in getattr(self, name)]
             setattr(self, name, pairs)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        for name in ("differing", "answers"):  # text answers carry no IoU: their plain data stays as it was
+            for pair in data[name]:
+                if pair.get("iou") is None:
+                    pair.pop("iou", None)
+        return data
 
     @property
     def modes(self) -> list[str]:

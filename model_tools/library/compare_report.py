@@ -21,6 +21,8 @@ from model_tools.runtime.model_folder import (
     CHAT_VISION,
     CROSS_KV,
     DECODER,
+    SEGMENT_DECODER,
+    SEGMENT_ENCODER,
     TEXT_ENCODER,
     VISION,
 )
@@ -33,6 +35,8 @@ PART_LABELS = {
     CHAT_VISION: "vision",
     CHAT_TEXT_EMBEDDINGS: "text emb.",
     CHAT_LANGUAGE: "language",
+    SEGMENT_ENCODER: "image enc.",
+    SEGMENT_DECODER: "prompt dec.",
 }
 STAGE_LABELS = {
     "vision": "vision",
@@ -42,12 +46,23 @@ STAGE_LABELS = {
     "end_to_end": "end to end",
 }
 CHAT_STAGE_LABELS = {"vision": "first image"}  # genai times the encoding of a turn's first image
+# A segment model: the encoder once per picture, the decoder per click, a click's masks at the picture's size,
+# and a new picture's first mask (preprocessing, encoder, one click).
+SEGMENT_STAGE_LABELS = {
+    "encoder": "encoder",
+    "decoder": "decoder",
+    "click_to_mask": "click to mask",
+    "end_to_end": "picture to mask",
+}
+MODE_STAGE_LABELS = {"chat": CHAT_STAGE_LABELS, "segment": SEGMENT_STAGE_LABELS}
+SAME_MASK_IOU = 0.9  # a click's two best masks count as the same mask from this IoU on
 CSV_COLUMNS = ("section", "item", "question")
 
 
 def stage_label(mode: str, stage: str) -> str:
-    """How a latency stage of `mode` ("vqa", "caption", "chat") is named on charts and in summaries."""
-    return (CHAT_STAGE_LABELS.get(stage) if mode == "chat" else None) or STAGE_LABELS.get(stage, stage)
+    """How a latency stage of `mode` ("vqa", "caption", "chat", "segment") is named on charts and in
+    summaries."""
+    return MODE_STAGE_LABELS.get(mode, {}).get(stage) or STAGE_LABELS.get(stage, stage)
 
 
 def normalise_answer(text: str) -> str:
@@ -57,6 +72,44 @@ def normalise_answer(text: str) -> str:
 
 def same_answer(a: str, b: str) -> bool:
     return normalise_answer(a) == normalise_answer(b)
+
+
+def pair_agrees(pair: dict[str, Any]) -> bool:
+    """Whether the two sides of an answer pair (plain data) agree: the same answer text, or for a segment
+    model's click masks whose IoU is at least `SAME_MASK_IOU`."""
+    iou = pair.get("iou")
+    if iou is not None:
+        return float(iou) >= SAME_MASK_IOU
+    return same_answer(pair["baseline"], pair["candidate"])
+
+
+def is_segment(data: dict[str, Any]) -> bool:
+    return data.get("task") == "segment"
+
+
+def same_count(data: dict[str, Any]) -> int:
+    """How many compared inputs agree (a segment model: clicks whose masks' IoU reaches `SAME_MASK_IOU`)."""
+    if is_segment(data):
+        return int(data["compared"]) - len(data.get("differing") or [])
+    return round(data["agreement"] * data["compared"])
+
+
+def agreement_text(data: dict[str, Any]) -> tuple[str, str]:
+    """The agreement in a sentence, and a sentence on the inputs that differ (highlighted in the table)."""
+    same, compared = same_count(data), data["compared"]
+    differ = compared - same
+    if is_segment(data):
+        base = series_label(data, data["baseline"])
+        return (
+            f"Masks overlap {base}'s by {data['agreement']:.0%} on average "
+            f"(mean IoU of the best masks, {compared} clicks).",
+            f"{differ} below IoU {SAME_MASK_IOU:.2g} (highlighted)." if differ
+            else f"Every mask has an IoU of at least {SAME_MASK_IOU:.2g}.",
+        )
+    return (
+        f"Same answer on {same} of {compared} inputs ({data['agreement']:.0%}).",
+        f"{differ} differ (highlighted)." if differ else "No answer changed.",
+    )
 
 
 def series_label(data: dict[str, Any], precision: str) -> str:
@@ -113,9 +166,16 @@ def headline(data: dict[str, Any]) -> str:
     mode = next(iter(data["speedup"]))
     smaller = data["compression"]["total"]
     faster = data["speedup"][mode].get("end_to_end", 0.0)
-    same = round(data["agreement"] * data["compared"])
+    same = same_count(data)
     size = f"{smaller:.2f}x smaller" if smaller >= 1 else f"{1 / smaller:.2f}x larger" if smaller else "?"
     speed = f"{faster:.2f}x faster" if faster >= 1 else f"{1 / faster:.2f}x slower" if faster else "?"
+    if is_segment(data):
+        encoder = data["speedup"][mode].get("encoder", 0.0)
+        return (
+            f"{cand} is {size} and {speed} from picture to mask (encoder {encoder:.2f}x) than "
+            f"{data['baseline'].upper()} on {data['device']}; mean mask IoU {data['agreement']:.2f}, "
+            f"{same} of {data['compared']} clicks at {SAME_MASK_IOU:.2g} or more."
+        )
     return (
         f"{cand} is {size} and {speed} end to end than {data['baseline'].upper()} on {data['device']}; "
         f"same answer on {same} of {data['compared']} inputs ({data['agreement']:.0%})."
@@ -134,7 +194,9 @@ def csv_rows(data: dict[str, Any]) -> list[list[Any]]:
     """A flat table: section, item, question, <baseline>, <candidate>, ratio (baseline / candidate), same.
 
     Sections: size_bytes (per component and total), latency_ms (per stage, median), tokens (median new
-    tokens in the timed runs, and tokens per second: candidate / baseline for its ratio), agreement, and answer (one row per input, both answers side by side).
+    tokens in the timed runs, and tokens per second: candidate / baseline for its ratio), agreement, and answer
+    (one row per input, both answers side by side). A segment model: agreement is the mean mask IoU, and each
+    answer row (a click) has its masks' IoU in the ratio column.
     """
     base, cand = data["baseline"], data["candidate"]
     rows: list[list[Any]] = [[*CSV_COLUMNS, base, cand, "ratio", "same"]]
@@ -154,13 +216,12 @@ def csv_rows(data: dict[str, Any]) -> list[list[Any]]:
         if rate:
             ratio = round(rate[cand] / rate[base], 3) if rate[base] else ""
             rows.append([f"tokens_{mode}", "tokens per second", "", rate[base], rate[cand], ratio, ""])
-    same = round(data["agreement"] * data["compared"])
-    rows.append(
-        ["agreement", "same answer", "", "", "", round(data["agreement"], 4), f"{same}/{data['compared']}"]
-    )
+    same = same_count(data)
+    item = "mean mask IoU" if is_segment(data) else "same answer"
+    rows.append(["agreement", item, "", "", "", round(data["agreement"], 4), f"{same}/{data['compared']}"])
     pairs = data.get("answers") or data.get("differing") or []
     for pair in pairs:
-        equal = same_answer(pair["baseline"], pair["candidate"])
+        iou = pair.get("iou")
         rows.append(
             [
                 "answer",
@@ -168,8 +229,8 @@ def csv_rows(data: dict[str, Any]) -> list[list[Any]]:
                 pair["question"],
                 pair["baseline"],
                 pair["candidate"],
-                "",
-                "yes" if equal else "no",
+                "" if iou is None else round(float(iou), 4),
+                "yes" if pair_agrees(pair) else "no",
             ]
         )
     return rows

@@ -276,7 +276,7 @@ def _medians(rows: list[dict[str, float]]) -> dict[str, Any]:
     return out
 
 
-def _measured(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def measured(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run one side with the peak-RSS mark reset first; its peak and the resident memory it started from."""
     _release()
     before = rss_mb()
@@ -331,17 +331,17 @@ def run_bench(
     log(f"[{kind}] memory bandwidth")
     report["memory_bandwidth"] = memory_bandwidth(bandwidth_mb)
     log(f"[{kind}] PyTorch eager, {runs} runs of {new_tokens} tokens")
-    report["pytorch"] = _measured(lambda: bench_pytorch(hf, image, new_tokens, runs))
+    report["pytorch"] = measured(lambda: bench_pytorch(hf, image, new_tokens, runs))
     for precision in precisions:
         log(f"[{kind}] OpenVINO {precision.upper()}, {runs} runs of {new_tokens} tokens")
-        report[f"openvino_{precision}"] = _measured(lambda p=precision: bench_openvino(ir, p, image, new_tokens, runs))
+        report[f"openvino_{precision}"] = measured(lambda p=precision: bench_openvino(ir, p, image, new_tokens, runs))
     # What the policy's hint rests on: the quantized files with the other hint this CPU offers, same run.
     by_hint: dict[str, Any] = {}
     for precision in (p for p in precisions if p != "fp16"):
         chosen = set(report[f"openvino_{precision}"]["hints"].values())
         for hint in (h for h in fp16_hints() if h not in chosen):
             log(f"[{kind}] OpenVINO {precision.upper()} files, INFERENCE_PRECISION_HINT={hint}, {runs} runs")
-            by_hint[f"{precision}_{hint}"] = _measured(
+            by_hint[f"{precision}_{hint}"] = measured(
                 lambda p=precision, h=hint: bench_openvino(ir, p, image, new_tokens, runs, hints={"*": h})
             )
     report["openvino_by_hint"] = by_hint
@@ -349,7 +349,7 @@ def run_bench(
     by_attention: dict[str, Any] = {}
     for precision in (p for p in precisions if p != "fp16"):
         log(f"[{kind}] OpenVINO {precision.upper()}, ATTENTION_BACKEND={OTHER_ATTENTION}, {runs} runs")
-        by_attention[f"{precision}_{OTHER_ATTENTION}"] = _measured(
+        by_attention[f"{precision}_{OTHER_ATTENTION}"] = measured(
             lambda p=precision: bench_openvino(ir, p, image, new_tokens, runs, attention=OTHER_ATTENTION)
         )
     report["openvino_by_attention"] = by_attention

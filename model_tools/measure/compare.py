@@ -9,7 +9,10 @@ comparison measures what quantization changed and nothing else; the report names
 Latencies are medians after one warm-up call per precision, measured in the same process with the two
 precisions taking turns, so a neighbour's load burst hurts both about equally. Agreement is the share of
 (picture, question) pairs on which both precisions give the same answer text; a chat model answers each
-in a new conversation. matplotlib is imported inside `save_chart` only.
+in a new conversation. A segment model is timed per picture (encoder) and per click (decoder; click to
+mask: the decoder and the masks' upsampling to the picture), and its agreement is the mean IoU of both
+precisions' best masks for fixed clicks (`quantize.segment.CLICKS`) on each picture. matplotlib is imported
+inside `save_chart` only.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import statistics
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,15 @@ import numpy as np
 from model_tools import __version__
 from model_tools.jobs.progress import OnProgress, check_cancel, report
 from model_tools.jobs.requests import AnswerPair, CompareError, CompareReport, CompareRequest
-from model_tools.library.compare_report import PART_LABELS, same_answer, stage_label
+from model_tools.library.compare_report import (
+    PART_LABELS,
+    SAME_MASK_IOU,
+    agreement_text,
+    is_segment,
+    pair_agrees,
+    same_answer,
+    stage_label,
+)
 from model_tools.library.store import component_sizes, weight_modes
 from model_tools.quantize.calibration import Sample, builtin_samples, folder_samples
 from model_tools.runtime.errors import Cancelled
@@ -47,16 +59,21 @@ def compare(
 ) -> CompareReport:
     """Compare two precisions of the model `request` names on its device (options checked on creation).
 
-    runs in: a worker thread (loading compiles both precisions; then `runs` timed answers each).
+    A model that answers (BLIP, chat) is timed and compared on its answers (`_measure_answers`); a segment
+    model on its masks for fixed clicks (`_measure_masks`). runs in: a worker thread (loading compiles both
+    precisions; then `runs` timed answers, or pictures and clicks, each).
     """
     from model_tools.runtime import load
     from model_tools.runtime.devices import check_device
 
     baseline, candidate = request.baseline, request.candidate
-    runs, max_new_tokens, images = request.runs, request.max_new_tokens, request.images
+    images = request.images
     model = ConvertedModel.open(request.model)
     for precision in (baseline, candidate):
         model.verify(precision)  # names a missing precision or damaged file before any work
+    if model.task == "segment" and request.questions is not None:
+        raise CompareError(f"{model.name} is a Segment Anything model: it takes no questions.",
+                           "Leave out the questions; it is compared on clicks.")
     device = check_device(request.device)
     skipped: list[str] = []
     samples = _samples(model.task, images, request.questions, skipped)
@@ -71,7 +88,54 @@ def compare(
         pipes[precision] = load(model.path, precision, device, exact=True)
         report(on_progress, "load", i + 1, len(precisions), "models", f"Compiled {precision.upper()}")
     pipes.setdefault(candidate, pipes[baseline])
-    mode = model.task  # "vqa", "caption" or "chat"
+    measure = _measure_masks if model.task == "segment" else _measure_answers
+    measured = measure(request, model.task, pipes, samples, on_progress, cancel)
+
+    sizes = {p: component_sizes(model, p) for p in (baseline, candidate)}
+    compression = {c: _ratio(sizes[baseline][c], sizes[candidate][c]) for c in sizes[baseline]}
+    import openvino as ov
+
+    result = CompareReport(
+        model=model.name,
+        path=str(model.path),
+        task=model.task,
+        device=device,
+        baseline=baseline,
+        candidate=candidate,
+        runs=request.runs,
+        max_new_tokens=request.max_new_tokens,
+        sizes_bytes=sizes,
+        compression=compression,
+        hints={p: dict(pipes[p].hints) for p in (baseline, candidate)},
+        images=str(Path(images).resolve()) if images else "builtin",
+        skipped_images=skipped,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        tools={"glimpse": __version__, "openvino": str(ov.__version__)},
+        weights={p: weight_modes(model, p) for p in (baseline, candidate)},
+        setup={p: pipes[p].setup_label for p in (baseline, candidate)},
+        files={
+            p: {part: part_file(model.spec.family, src, part) for part, src in pipes[p].sources.items()}
+            for p in (baseline, candidate)
+        },
+        **measured,
+    )
+    report(on_progress, "done", 1, 1, "steps", agreement_text(result.to_dict())[0])
+    return result
+
+
+def _measure_answers(
+    request: CompareRequest,
+    mode: str,
+    pipes: dict[str, Any],
+    samples: list[Sample],
+    on_progress: OnProgress | None,
+    cancel: threading.Event | None,
+) -> dict[str, Any]:
+    """Latencies and answers of a model that answers (`mode`: "vqa", "caption" or "chat"): the report's
+    latency_ms, speedup, tokens, tokens_per_s, agreement, compared, differing, answers and thumbnails."""
+    baseline, candidate = request.baseline, request.candidate
+    runs, max_new_tokens = request.runs, request.max_new_tokens
+    precisions = list(dict.fromkeys([baseline, candidate]))
 
     def answer(precision: str, sample: Sample) -> Any:
         pipe = pipes[precision]
@@ -106,12 +170,6 @@ def compare(
         mode: {p: float(statistics.median(m.new_tokens for m in metrics[p])) for p in (baseline, candidate)}
     }
     tokens_per_s = {mode: {p: _tokens_per_s(metrics[p]) for p in (baseline, candidate)}}
-    speedup = {
-        mode: {
-            s: _ratio(latency[mode][baseline][s], latency[mode][candidate][s])
-            for s in latency[mode][baseline]
-        }
-    }
 
     # Agreement: every sample answered by both.
     report(on_progress, "agreement", 0, len(samples), "samples", "Comparing answers")
@@ -128,46 +186,126 @@ def compare(
         if not same_answer(a, b):
             differing.append(pair)
         report(on_progress, "agreement", i + 1, len(samples), "samples", f"{len(differing)} different so far")
-    agreement = 1.0 - len(differing) / len(samples)
+    return {
+        "latency_ms": latency,
+        "speedup": _speedup(latency, baseline, candidate),
+        "tokens": tokens,
+        "tokens_per_s": tokens_per_s,
+        "agreement": 1.0 - len(differing) / len(samples),
+        "compared": len(samples),
+        "differing": differing,
+        "answers": answers,
+        "thumbnails": thumbnails,
+    }
 
-    sizes = {p: component_sizes(model, p) for p in (baseline, candidate)}
-    compression = {c: _ratio(sizes[baseline][c], sizes[candidate][c]) for c in sizes[baseline]}
-    import openvino as ov
 
-    result = CompareReport(
-        model=model.name,
-        path=str(model.path),
-        task=model.task,
-        device=device,
-        baseline=baseline,
-        candidate=candidate,
-        runs=runs,
-        max_new_tokens=max_new_tokens,
-        sizes_bytes=sizes,
-        compression=compression,
-        latency_ms=latency,
-        speedup=speedup,
-        tokens=tokens,
-        tokens_per_s=tokens_per_s,
-        hints={p: dict(pipes[p].hints) for p in (baseline, candidate)},
-        agreement=agreement,
-        compared=len(samples),
-        differing=differing,
-        images=str(Path(images).resolve()) if images else "builtin",
-        skipped_images=skipped,
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        tools={"glimpse": __version__, "openvino": str(ov.__version__)},
-        answers=answers,
-        weights={p: weight_modes(model, p) for p in (baseline, candidate)},
-        setup={p: pipes[p].setup_label for p in (baseline, candidate)},
-        files={
-            p: {part: part_file(model.spec.family, src, part) for part, src in pipes[p].sources.items()}
-            for p in (baseline, candidate)
-        },
-        thumbnails=thumbnails,
-    )
-    report(on_progress, "done", 1, 1, "steps", f"Same answer on {agreement:.0%} of {len(samples)} inputs")
-    return result
+def _measure_masks(
+    request: CompareRequest,
+    mode: str,
+    pipes: dict[str, Any],
+    samples: list[Sample],
+    on_progress: OnProgress | None,
+    cancel: threading.Event | None,
+) -> dict[str, Any]:
+    """Latencies and masks of a segment model: the encoder per picture, the decoder per click (each of
+    `quantize.segment.CLICKS`), a click's masks at the picture's size, a new picture to its first mask; the
+    agreement is the mean IoU of the two precisions' best masks for every click on every picture."""
+    from model_tools.quantize.segment import CLICKS, iou
+
+    baseline, candidate, runs = request.baseline, request.candidate, request.runs
+    precisions = list(dict.fromkeys([baseline, candidate]))
+
+    def clicks(image: Any) -> list[tuple[float, float]]:
+        return [(fx * image.width, fy * image.height) for fx, fy in CLICKS]
+
+    def timed(precision: str, image: Any) -> dict[str, list[float]]:
+        """One picture encoded and clicked at every click: ms of each stage (the decoder's per click)."""
+        pipe = pipes[precision]
+        t0 = time.perf_counter()
+        embedding = pipe.encode(image)
+        out: dict[str, list[float]] = {"encoder": [embedding.encoder_ms], "decoder": [], "click_to_mask": []}
+        for k, click in enumerate(clicks(image)):
+            t = time.perf_counter()
+            masks = pipe.segment(embedding, [click])
+            now = time.perf_counter()
+            out["decoder"].append(masks.decoder_ms)
+            out["click_to_mask"].append((now - t) * 1e3)
+            if k == 0:
+                out["end_to_end"] = [(now - t0) * 1e3]
+        return out
+
+    # Latency: one warm-up each, then the precisions take turns on the same pictures.
+    total = runs * len(precisions)
+    report(on_progress, "latency", 0, total, "runs", "Warming up")
+    for precision in precisions:
+        timed(precision, samples[0].image)
+    times: dict[str, dict[str, list[float]]] = {p: {} for p in precisions}
+    done = 0
+    for r in range(runs):
+        for precision in precisions:
+            check_cancel(cancel)
+            for stage, values in timed(precision, samples[r % len(samples)].image).items():
+                times[precision].setdefault(stage, []).extend(values)
+            done += 1
+            report(
+                on_progress, "latency", done, total, "runs", f"Timing {precision.upper()} ({r + 1}/{runs})"
+            )
+    times.setdefault(candidate, times[baseline])
+    stages = ("encoder", "decoder", "click_to_mask", "end_to_end")
+    latency = {
+        mode: {
+            p: {s: round(float(statistics.median(times[p][s])), 3) for s in stages} for p in (baseline, candidate)
+        }
+    }
+
+    # Agreement: every picture encoded by both, the best masks of each click side by side.
+    report(on_progress, "agreement", 0, len(samples), "pictures", "Comparing masks")
+    answers, differing, ious = [], [], []
+    thumbnails: dict[str, str] = {}
+    for i, sample in enumerate(samples):
+        check_cancel(cancel)
+        image = sample.image
+        embeddings = {p: pipes[p].encode(image) for p in precisions}
+        for (fx, fy), click in zip(CLICKS, clicks(image), strict=True):
+            masks = {p: pipes[p].segment(embeddings[p], [click]) for p in precisions}
+            a, b = masks[baseline], masks.get(candidate, masks[baseline])
+            overlap = round(iou(a.best_mask, b.best_mask), 4)
+            ious.append(overlap)
+            pair = AnswerPair(
+                sample.origin, f"click at {fx:.0%}, {fy:.0%}", _mask_text(a), f"{_mask_text(b)} · IoU {overlap:.2f}",
+                iou=overlap,
+            )
+            answers.append(pair)
+            if not pair_agrees(asdict(pair)):
+                differing.append(pair)
+        if sample.origin not in thumbnails:
+            thumbnails[sample.origin] = thumbnail(image)
+        report(on_progress, "agreement", i + 1, len(samples), "pictures",
+               f"mean mask IoU {float(np.mean(ious)):.3f} so far")
+    return {
+        "latency_ms": latency,
+        "speedup": _speedup(latency, baseline, candidate),
+        "tokens": {},
+        "tokens_per_s": {},
+        "agreement": round(float(np.mean(ious)), 4),
+        "compared": len(answers),
+        "differing": differing,
+        "answers": answers,
+        "thumbnails": thumbnails,
+    }
+
+
+def _mask_text(masks: Any) -> str:
+    """A precision's answer to a click: how much of the picture its best mask covers, and its IoU score."""
+    best = masks.best
+    return f"{float(masks.masks[best].mean()):.1%} of the picture · score {float(masks.iou[best]):.2f}"
+
+
+def _speedup(latency: dict[str, dict[str, dict[str, float]]], baseline: str, candidate: str) -> dict[str, Any]:
+    return {
+        mode: {s: _ratio(table[baseline][s], table[candidate][s]) for s in table[baseline]}
+        for mode, table in latency.items()
+    }
 
 
 def thumbnail(image: Any, side: int = THUMBNAIL_SIDE) -> str:
@@ -180,12 +318,12 @@ def thumbnail(image: Any, side: int = THUMBNAIL_SIDE) -> str:
 
 
 def _samples(task: str, images: Any, questions: Any, skipped: list[str]) -> list[Sample]:
-    """Agreement inputs: each picture of the folder with two questions (VQA, chat) or once (captions); the
-    built-in pictures once each, with a question."""
+    """Agreement inputs: each picture of the folder with two questions (VQA, chat) or once (captions, a
+    segment model's clicks); the built-in pictures once each, with a question."""
     from model_tools.quantize.calibration import CalibrationError, image_files, read_questions
 
     qlist = read_questions(questions) if questions else None
-    per_picture = 1 if task == "caption" else 2
+    per_picture = 1 if task in ("caption", "segment") else 2
     try:
         if images:
             folder = Path(images)
@@ -273,7 +411,8 @@ def save_chart(report_: CompareReport, path: str | os.PathLike[str]) -> Path:
             )
     ax_lat.set_xticks(x, [stage_label(mode, s) for s in stages])
     ax_lat.set_ylabel("median ms")
-    ax_lat.set_title(f"Latency, {mode.upper()} ({report_.runs} runs, up to {report_.max_new_tokens} tokens)")
+    length = "" if mode == "segment" else f", up to {report_.max_new_tokens} tokens"
+    ax_lat.set_title(f"Latency, {mode.upper()} ({report_.runs} runs{length})")
     ax_lat.legend(frameon=False)
     ax_lat.margins(y=0.15)
 
@@ -283,8 +422,13 @@ def save_chart(report_: CompareReport, path: str | os.PathLike[str]) -> Path:
     ax_agree.text(0, min(pct, 92) + 3, f"{pct:.0f}%", ha="center", fontsize=14, weight="bold")
     ax_agree.set_ylim(0, 105)
     ax_agree.set_xticks([])
-    ax_agree.set_ylabel("same answer (%)")
-    ax_agree.set_title(f"Agreement ({report_.compared} inputs,\n{len(report_.differing)} differ)")
+    if is_segment(report_.to_dict()):
+        ax_agree.set_ylabel("mean mask IoU (%)")
+        below = f"{len(report_.differing)} below IoU {SAME_MASK_IOU:.2g}"
+        ax_agree.set_title(f"Agreement ({report_.compared} clicks,\n{below})")
+    else:
+        ax_agree.set_ylabel("same answer (%)")
+        ax_agree.set_title(f"Agreement ({report_.compared} inputs,\n{len(report_.differing)} differ)")
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -314,7 +458,12 @@ def summary(report_: CompareReport) -> str:
             base_rate, cand_rate = rate[report_.baseline], rate[report_.candidate]
             ratio = f"   {cand_rate / base_rate:.2f}x" if base_rate else ""
             lines.append(f"  {'tokens/s':24}{base_rate:>10.1f}{cand_rate:>10.1f}{ratio}")
-    lines += ["", f"same answer: {report_.agreement:.0%} of {report_.compared} inputs"]
+    data = report_.to_dict()
+    if is_segment(data):
+        lead, rest = agreement_text(data)
+        lines += ["", f"{lead} {rest}"]
+    else:
+        lines += ["", f"same answer: {report_.agreement:.0%} of {report_.compared} inputs"]
     for pair in report_.differing[:10]:
         q = f" {pair.question!r}" if pair.question else ""
         lines.append(f"  {pair.image}{q}: {pair.baseline!r} vs {pair.candidate!r}")

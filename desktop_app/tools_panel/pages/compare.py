@@ -279,12 +279,8 @@ class ComparePage(ModelPage):
         self.ran.setVisible(bool(self.ran.text()))
         self.asked.setText(asked_text(report))
         self.saved.clear()
-        same = round(report["agreement"] * report["compared"])
-        differ = report["compared"] - same
-        self.agreement.setText(
-            f"<b>Same answer on {same} of {report['compared']} inputs ({report['agreement']:.0%}).</b> "
-            + (f"{differ} differ (highlighted)." if differ else "No answer changed.")
-        )
+        lead, rest = compare_files.agreement_text(report)
+        self.agreement.setText(f"<b>{lead}</b> {rest}")
         if answers_now:
             self._fill_answers()
         else:
@@ -303,7 +299,7 @@ class ComparePage(ModelPage):
     def _fill_answers(self) -> None:
         rows = self.answer_rows()
         if self.only_differing.isChecked():
-            rows = [r for r in rows if not compare_files.same_answer(r["baseline"], r["candidate"])]
+            rows = [r for r in rows if not compare_files.pair_agrees(r)]
         self.answers.show_rows(rows, (self.report or {}).get("thumbnails") or {})
 
     def show_picture(self, row: int) -> PictureDialog | None:

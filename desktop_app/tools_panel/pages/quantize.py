@@ -199,9 +199,9 @@ class QuantizePage(ModelPage):
         """Re-read the models; with none to quantize, the chooser says why the bundled ones are not offered."""
         bundled = [m.name for m in library.installed() if library.is_bundled(m)]
         if bundled:
+            names = ", ".join(bundled[:-1]) + " and " + bundled[-1] if len(bundled) > 1 else bundled[0]
             self.model_combo.empty = (
-                f"No model of yours yet: {' and '.join(bundled)} ship with Glimpse, INT8 included. "
-                "Convert a model first"
+                f"No model of yours yet: {names} ship with Glimpse, quantized already. Convert a model first"
             )
         super().refresh()
 

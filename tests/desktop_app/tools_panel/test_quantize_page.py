@@ -18,12 +18,13 @@ pytestmark = pytest.mark.usefixtures("private_models")
 
 
 def test_with_only_the_demo_models_the_chooser_says_why_they_are_not_offered(tools, private_models):
-    assert {m.name for m in library.installed()} == {"demo-shapes-vqa", "demo-shapes-caption"}
+    assert {m.name for m in library.installed()} == {"demo-shapes-vqa", "demo-shapes-caption", "demo-shapes-chat"}
     page = tools.show_page("quantize")
     combo = page.model_combo
     assert combo.count() == 1 and combo.model_path() is None
     text = combo.itemText(0)
-    assert "demo-shapes-vqa" in text and "demo-shapes-caption" in text and "INT8 included" in text
+    assert all(name in text for name in ("demo-shapes-vqa", "demo-shapes-caption", "demo-shapes-chat"))
+    assert "quantized already" in text
     assert "Convert a model first" in text and "No converted model" not in text
     assert not page.quantize_button.isEnabled()
 
