@@ -1,8 +1,7 @@
-"""Take docs/glimpse-chat.png: the real window holding a three-turn conversation with a chat model.
+"""Take docs/glimpse-chat.png: the real window holding a four-turn conversation with the demo chat model.
 
-The model is the tiny random LLaVA of the tests (model_tools/synthetic/tiny_llava.py), exported by our own
-converter and run through openvino-genai's VLMPipeline, so its answers are random tokens: the picture shows
-the conversation working (turns, pictures, streaming, metrics), not what a trained model says.
+The model is the bundled demo chat model (a tiny LLaVA trained here on shape pictures, exported by our own
+converter and run through openvino-genai's VLMPipeline), in INT4; the last question is a follow-up.
 
 Run under a virtual screen:  Xvfb :99 -screen 0 1400x900x24 &  DISPLAY=:99 QT_QPA_PLATFORM=xcb python docs/screenshot_chat.py
 """
@@ -27,29 +26,19 @@ from desktop_app.session.settings import load_settings  # noqa: E402
 from desktop_app.widgets.theme import ensure_theme  # noqa: E402
 from desktop_app.window.main_window import MainWindow  # noqa: E402
 
-QUESTIONS = ["What is in the picture?", "And what colour is it?", "How many shapes are there?"]
-TOKENS = 24
-
-
-def tiny_chat_model() -> Path:
-    """The tiny LLaVA checkpoint saved as Hugging Face files, then converted by `model_tools.convert.chat`."""
-    from model_tools.convert.chat import convert
-    from model_tools.jobs.requests import ConvertRequest
-    from model_tools.synthetic.tiny_llava import make_tiny_llava
-
-    hf = make_tiny_llava(WORK / "tiny-llava-hf")
-    return convert(ConvertRequest(str(hf), WORK / "tiny-llava")).path
+QUESTIONS = ["Describe the picture.", "What colour is the triangle?", "What shape is the red object?", "And what colour is it?"]
 
 
 def main() -> int:
-    model = tiny_chat_model()
+    from model_tools.library.store import DEMO_CHAT
+
     app = QApplication(sys.argv[:1])
     app.setWindowIcon(app_icon())
     ensure_theme(app)
     install_event_loop(app)
     settings, _ = load_settings()
-    settings.chat_max_new_tokens = TOKENS
-    window = MainWindow(model, settings, images=[SAMPLES / "red-circle.png"])
+    settings.precision = "int4"
+    window = MainWindow(DEMO_CHAT, settings, images=[SAMPLES / "three-shapes.png"])
     window.resize(1280, 800)
     window.show()
     pending = list(QUESTIONS)

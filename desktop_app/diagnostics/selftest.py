@@ -17,7 +17,7 @@ from typing import Any
 QUESTION = "what color is the circle?"
 EXPECTED = "red"
 CAPTION_WORDS = ("red", "circle")
-CHAT = (("Is there a circle?", "yes"), ("And what colour is it?", "red"))  # the second needs the first
+CHAT = (("What shape is the red object?", "circle"), ("And what colour is it?", "red"))  # the second needs the first
 
 
 def run() -> int:

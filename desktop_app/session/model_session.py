@@ -213,7 +213,7 @@ class ModelSession(QObject):
         s.model, s.precision, s.device = str(pipe.model.path), pipe.precision, pipe.device
         self.ready.emit(pipe)
         if pipe.model.spec.demo:
-            self.noticed.emit(library.DEMO_NOTE, "info")
+            self.noticed.emit(library.DEMO_CHAT_NOTE if pipe.task == "chat" else library.DEMO_NOTE, "info")
         for note in pipe.notes:  # e.g. running without a compile cache: said once per process
             self.noticed.emit(note, "warning")
 

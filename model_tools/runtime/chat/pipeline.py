@@ -179,6 +179,8 @@ class AnswerText:
     def _tell(self, text: str) -> None:
         before = self._tokenizer.decode(self._ids[self._prefix : self._read])
         piece = text[len(before) :] if text.startswith(before) else text
+        if not self._told:
+            piece = piece.lstrip()  # the first token's leading space (" The"): no part of the answer shown
         self._prefix, self._read = self._read, len(self._ids)
         if piece:
             self._told.append(piece)

@@ -228,6 +228,13 @@ def test_self_test_answers_with_the_demo_model(capsys):
     for precision in ("fp16", "int8"):
         assert report[precision]["answer"] == "red"
         assert {"red", "circle"} <= set(report[precision]["caption"].split())
+    chat = report["chat"]  # a two-turn chat with the demo chat model, the second turn a follow-up
+    assert chat["model"] == "demo-shapes-chat"
+    for precision in ("fp16", "int8", "int4"):
+        first, second = chat[precision]["turns"]
+        assert first["question"] == "What shape is the red object?" and "circle" in first["answer"]
+        assert second["question"] == "And what colour is it?" and "red" in second["answer"]
+        assert chat[precision]["setup"].startswith(precision.upper())
     with pytest.raises(SystemExit):
         main(["--help"])
 
