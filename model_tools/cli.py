@@ -597,13 +597,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from model_tools.measure.bench import run_bench, table  # type: ignore[assignment]
 
         report = run_bench(args.synthetic, runs=args.runs or 10, workdir=args.workdir, int8=not args.no_int8)
-    text = json.dumps(report, indent=2)
     print(table(report))
+    _write_or_print(report, args.json)
     if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
         print(f"\nJSON written to {args.json}")
-    else:
-        print(text)
     return 0
 
 
@@ -721,12 +718,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     )
     result.update(model=str(folder), precision=args.precision, device=args.device)
     print(format_result(result))
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    _write_or_print(result, args.json)
+    return 0
+
+
+def _write_or_print(report: dict[str, Any], path: Path | None) -> None:
+    """A command's JSON report: into `path` (--json), else on stdout."""
+    text = json.dumps(report, indent=2)
+    if path:
+        path.write_text(text + "\n", encoding="utf-8")
     else:
         print(text)
-    return 0
 
 
 def _eval_chat(args: argparse.Namespace) -> int:
@@ -738,11 +740,7 @@ def _eval_chat(args: argparse.Namespace) -> int:
                            seed=EVAL_SEED if args.seed is None else args.seed,
                            log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(format_chat_result(result))
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
-    else:
-        print(text)
+    _write_or_print(result, args.json)
     return 0
 
 
