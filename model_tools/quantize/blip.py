@@ -25,13 +25,14 @@ import numpy as np
 
 from model_tools.jobs.folders import atomic_folder
 from model_tools.jobs.progress import OnProgress, check_cancel, report
-from model_tools.jobs.requests import ModelResult, QuantizeRequest, QuantizeResult
+from model_tools.jobs.requests import QuantizeRequest, QuantizeResult
 from model_tools.quantize.calibration import CalibrationSet, ModelInputs, Sample, load_samples
 from model_tools.quantize.nncf_tools import (
     SampleCounter,
     import_nncf,
     nncf_errors,
     open_fp16,
+    quantized_result,
     quiet_nncf,
     tools_record,
 )
@@ -106,23 +107,9 @@ def quantize(
     write_json_atomic(model.path / MANIFEST, manifest)
     report(on_progress, "save", 1, 1, "steps", "Saved")
     report(on_progress, "done", 1, 1, "steps", f"INT8 model written to {model.path / PRECISION}")
-    return _result(model.path)
+    return quantized_result(model.path, PRECISION)
 
 
-def _result(folder: Path) -> QuantizeResult:
-    from model_tools.library.store import component_sizes
-
-    model = ConvertedModel.open(folder)
-    entry = model.manifest["precisions"][PRECISION]
-    return QuantizeResult(
-        **ModelResult.of(model.path).to_dict(),
-        int8=model.path / PRECISION,
-        sizes_bytes={p: component_sizes(model, p) for p in ("fp16", PRECISION)},
-        calibration=entry.get("calibration"),
-        parts=entry.get("parts"),
-        accuracy_control=entry.get("accuracy_control"),
-        duration_s=entry.get("duration_s"),
-    )
 
 
 # -- the work ------------------------------------------------------------------------------------------------

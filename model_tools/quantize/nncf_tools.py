@@ -9,11 +9,12 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from model_tools import __version__
 from model_tools.jobs.progress import OnProgress, check_cancel, report
-from model_tools.jobs.requests import QuantizationError
+from model_tools.jobs.requests import ModelResult, QuantizationError, QuantizeResult
 from model_tools.runtime.errors import Cancelled, GlimpseError
 from model_tools.runtime.model_folder import ConvertedModel
 
@@ -155,3 +156,21 @@ class SampleCounter:
 
     def finish(self) -> None:
         report(self.on_progress, self.stage, self.total, self.total, "samples", self.message)
+
+
+def quantized_result(folder: Path, precision: str = "int8") -> QuantizeResult:
+    """What a quantizer returns: the model, the new precision folder, sizes per part before and after, and the
+    recipe the manifest recorded for it (calibration, parts, accuracy control, duration)."""
+    from model_tools.library.store import component_sizes
+
+    model = ConvertedModel.open(folder)
+    entry = model.manifest["precisions"][precision]
+    return QuantizeResult(
+        **ModelResult.of(model.path).to_dict(),
+        int8=model.path / precision,
+        sizes_bytes={p: component_sizes(model, p) for p in ("fp16", precision)},
+        calibration=entry.get("calibration"),
+        parts=entry.get("parts"),
+        accuracy_control=entry.get("accuracy_control"),
+        duration_s=entry.get("duration_s"),
+    )
