@@ -85,7 +85,8 @@ def test_a_chat_models_decode_step_per_precision_and_variant(tiny_chat_model, ca
     for variant in ("f32", "f32_one_thread"):
         row = entry[variant]
         assert row["step_ms"] > 0 and row["config"] == DECODE_VARIANTS[variant]
-        assert row["weights_GBps"] == pytest.approx(weights / row["step_ms"] / 1e6, rel=0.05, abs=0.05)
+        # GB/s is rounded to 0.1 and the step to 0.01 ms (a tiny model's step is ~0.1 ms): allow both roundings
+        assert row["weights_GBps"] == pytest.approx(weights / row["step_ms"] / 1e6, rel=0.1, abs=0.06)
     shares = entry["kernel_share_percent"]
     assert shares and all(ROW.fullmatch(k) for k in shares) and 0 < sum(shares.values()) <= 100.01
     assert any(k.startswith(("FullyConnected", "MatMul")) for k in shares)
