@@ -445,3 +445,45 @@ def table(report: dict[str, Any]) -> str:
 
 def dump(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2)
+
+
+def prepare_folders(
+    workdir: Path,
+    hf: Path | None,
+    precisions: tuple[str, ...],
+    *,
+    build: Callable[[Path], Any],
+    built: tuple[str, ...],
+    quantize_request: Callable[[Path, str], Any],
+    log: Callable[[str], None],
+) -> dict[str, float]:
+    """What the synthetic benches share: build the checkpoint `workdir/hf` with `build` (unless `hf` is given,
+    or its `built` files are there), convert it into `workdir/ir`, add each quantized precision with
+    `quantize_request(ir, precision)`. A stage whose result is there already is reused (its time is then
+    absent); returns seconds per stage run."""
+    from model_tools.convert import convert
+    from model_tools.jobs.requests import ConvertRequest
+    from model_tools.quantize import quantize
+    from model_tools.runtime.model_folder import ConvertedModel
+
+    workdir = Path(workdir)
+    stages: dict[str, float] = {}
+    if hf is None:
+        hf = workdir / "hf"
+        if not all((hf / name).is_file() for name in built):
+            t = time.perf_counter()
+            build(hf)
+            stages["build_s"] = time.perf_counter() - t
+    ir = workdir / "ir"
+    if not (ir / "manifest.json").is_file():
+        log(f"converting with our converter into {ir}")
+        t = time.perf_counter()
+        convert(ConvertRequest(str(hf), ir, overwrite=True))
+        stages["convert_s"] = time.perf_counter() - t
+    for precision in precisions:
+        if precision == "fp16" or ConvertedModel.open(ir).has(precision):
+            continue
+        t = time.perf_counter()
+        quantize(quantize_request(ir, precision))
+        stages[f"quantize_{precision}_s"] = time.perf_counter() - t
+    return stages

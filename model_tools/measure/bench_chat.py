@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from model_tools.measure.bench import bench_picture, fp16_hints, peak_rss_mb
+from model_tools.measure.bench import bench_picture, fp16_hints, peak_rss_mb, prepare_folders
 from model_tools.runtime.chat.pipeline import ATTENTION_BACKEND
 
 KIND = "llava-small"
@@ -58,36 +58,20 @@ def prepare(workdir: Path, hf: Path | None = None, precisions: tuple[str, ...] =
     `workdir/hf` is the synthetic llava-small checkpoint, `workdir/ir` our chat model folder with each of
     `precisions`. A stage whose result is there already is reused (its time is then absent).
     """
-    from model_tools.convert import convert
-    from model_tools.jobs.requests import ConvertRequest, QuantizeRequest
-    from model_tools.quantize import quantize
-    from model_tools.runtime.model_folder import ConvertedModel
+    from model_tools.jobs.requests import QuantizeRequest
 
-    workdir = Path(workdir)
-    stages: dict[str, float] = {}
-    if hf is None:
-        hf = workdir / "hf"
-        if not (hf / "model.safetensors").is_file() or not (hf / "processor_config.json").is_file():
-            from model_tools.synthetic.llava_small import make_llava
+    def build(folder: Path) -> None:
+        from model_tools.synthetic.llava_small import make_llava
 
-            log(f"[{KIND}] building a random LLaVA of llava-interleave-qwen-0.5b's shapes in {hf}")
-            t = time.perf_counter()
-            make_llava(hf)
-            stages["build_s"] = time.perf_counter() - t
-    ir = workdir / "ir"
-    if not (ir / "manifest.json").is_file():
-        log(f"[{KIND}] converting with our converter into {ir}")
-        t = time.perf_counter()
-        convert(ConvertRequest(str(hf), ir, overwrite=True))
-        stages["convert_s"] = time.perf_counter() - t
-    for precision in precisions:
-        if precision == "fp16" or ConvertedModel.open(ir).has(precision):
-            continue
+        log(f"[{KIND}] building a random LLaVA of llava-interleave-qwen-0.5b's shapes in {folder}")
+        make_llava(folder)
+
+    def request(ir: Path, precision: str) -> QuantizeRequest:
         log(f"[{KIND}] quantizing the weights to {precision.upper()} with our quantizer")
-        t = time.perf_counter()
-        quantize(QuantizeRequest(ir, weights=precision))
-        stages[f"quantize_{precision}_s"] = time.perf_counter() - t
-    return stages
+        return QuantizeRequest(ir, weights=precision)
+
+    return prepare_folders(workdir, hf, precisions, build=build, built=("model.safetensors", "processor_config.json"),
+                           quantize_request=request, log=lambda msg: log(f"[{KIND}] {msg}"))
 
 
 def prepare_in_child(workdir: Path, hf: Path | None, precisions: tuple[str, ...]) -> dict[str, Any]:

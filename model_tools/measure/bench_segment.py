@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from model_tools.measure.bench import bench_picture, fp16_hints, peak_rss_mb
+from model_tools.measure.bench import bench_picture, fp16_hints, peak_rss_mb, prepare_folders
 from model_tools.measure.bench_chat import machine, measured
 from model_tools.quantize.segment import CLICKS, iou
 
@@ -64,37 +64,22 @@ def prepare(workdir: Path, hf: Path | None = None, precisions: tuple[str, ...] =
     `workdir/hf` is the synthetic SlimSAM checkpoint, `workdir/ir` our segment model folder with each of
     `precisions`. A stage whose result is there already is reused (its time is then absent).
     """
-    from model_tools.convert import convert
-    from model_tools.jobs.requests import ConvertRequest, QuantizeRequest
-    from model_tools.quantize import quantize
-    from model_tools.runtime.model_folder import ConvertedModel
+    from model_tools.jobs.requests import QuantizeRequest
 
-    workdir = Path(workdir)
-    stages: dict[str, float] = {}
-    if hf is None:
-        hf = workdir / "hf"
-        if not (hf / "model.safetensors").is_file() or not (hf / "preprocessor_config.json").is_file():
-            from model_tools.synthetic.slimsam import SOURCE, make_sam
+    def build(folder: Path) -> None:
+        from model_tools.synthetic.slimsam import SOURCE, make_sam
 
-            log(f"[{KIND}] building a random SamModel of {SOURCE}'s shapes in {hf}")
-            t = time.perf_counter()
-            make_sam(hf)
-            stages["build_s"] = time.perf_counter() - t
-    ir = workdir / "ir"
-    if not (ir / "manifest.json").is_file():
-        log(f"[{KIND}] converting with our converter into {ir}")
-        t = time.perf_counter()
-        convert(ConvertRequest(str(hf), ir, overwrite=True))
-        stages["convert_s"] = time.perf_counter() - t
-    for precision in precisions:
-        if precision == "fp16" or ConvertedModel.open(ir).has(precision):
-            continue
+        log(f"[{KIND}] building a random SamModel of {SOURCE}'s shapes in {folder}")
+        make_sam(folder)
+
+    def request(ir: Path, precision: str) -> QuantizeRequest:
         log(f"[{KIND}] quantizing the image encoder to {precision.upper()} with our quantizer "
             f"({subset_size} built-in calibration pictures)")
-        t = time.perf_counter()
-        quantize(QuantizeRequest(ir, subset_size=subset_size))
-        stages[f"quantize_{precision}_s"] = time.perf_counter() - t
-    return stages
+        return QuantizeRequest(ir, subset_size=subset_size)
+
+    return prepare_folders(workdir, hf, precisions, build=build,
+                           built=("model.safetensors", "preprocessor_config.json"), quantize_request=request,
+                           log=lambda msg: log(f"[{KIND}] {msg}"))
 
 
 def prepare_in_child(workdir: Path, hf: Path | None, precisions: tuple[str, ...], subset_size: int) -> dict[str, Any]:
